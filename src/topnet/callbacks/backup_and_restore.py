@@ -1,0 +1,172 @@
+"""``BackupAndRestore``: a killed run starts again where it stopped, bit for bit."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from topnet.callbacks.base import Callback
+from topnet.errors import CheckpointError, format_message
+from topnet.io import atomic_write_bytes, safe_torch_load
+from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
+
+__all__ = ["BackupAndRestore"]
+
+_DIGEST = 32  # bytes of SHA-256 written before the payload
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state each epoch; restore it when ``fit`` starts again.
+
+    The backup holds the model, the optimizer (learning rate included), the epoch and global
+    step, torch's global RNG state (dropout), the fit's augmentation generator, and the
+    ``state_dict`` of every callback (History, EarlyStopping's patience counter,
+    ReduceLROnPlateau's cooldown, ...). Re-running the same ``fit`` after a kill continues from
+    the last completed epoch and ends with the same weights as a run that was never killed (on
+    CPU; shuffle order is derived from the seed and epoch).
+
+    Differences from Keras, on purpose:
+      - the backup is written at the start of each epoch (epoch 0 included), i.e. after every
+        other callback's ``on_epoch_end`` has updated its state, so the backup never holds a
+        half-updated callback; an interrupted first epoch resumes from the initial weights;
+      - each file carries a SHA-256 of its contents and the previous backup is kept
+        (``backup.prev.pt``): a truncated or corrupted latest backup is set aside with a
+        warning and the previous one is used; if none is good, ``CheckpointError`` is raised,
+        never a silent fresh start.
+
+    Args:
+        backup_dir: a directory for this run's backups (one run per directory).
+        delete_checkpoint: delete the backups when ``fit`` completes (also after early
+            stopping); kept after an exception.
+
+    Example:
+        >>> import tempfile
+        >>> backup = BackupAndRestore(tempfile.mkdtemp())
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, delete_checkpoint: bool = True):
+        if not backup_dir:
+            raise ValueError(format_message("backup_dir", backup_dir, "a directory path", "e.g. BackupAndRestore('runs/x/backup')"))
+        self.backup_dir = Path(backup_dir)
+        self.delete_checkpoint = delete_checkpoint
+        self._pending_callbacks: list[dict[str, Any]] | None = None
+        self._skip_save_epoch: int | None = None
+
+    @property
+    def latest(self) -> Path:
+        return self.backup_dir / "backup.pt"
+
+    @property
+    def previous(self) -> Path:
+        return self.backup_dir / "backup.prev.pt"
+
+    def on_fit_begin(self, state: TrainState) -> None:
+        self._clean_leftovers()
+        backup = self._read_good_backup()
+        if backup is None:
+            return
+        state.model.load_state_dict(backup["model"])
+        if state.optimizer is not None:
+            state.optimizer.load_state_dict(backup["optimizer"])
+        restore_rng_state(backup["rng"], state.generator)
+        state.epoch, state.step, state.batch = int(backup["epoch"]), int(backup["step"]), 0
+        state.extra["resumed"] = True
+        # Applied at the first on_epoch_begin, after every callback's on_fit_begin has run (some
+        # reset their counters there, as Keras's do).
+        self._pending_callbacks = backup["callbacks"]
+        self._skip_save_epoch = state.epoch
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        if self._pending_callbacks is not None:
+            self._restore_callbacks(state, self._pending_callbacks)
+            self._pending_callbacks = None
+        if self._skip_save_epoch == state.epoch:  # just restored this very state
+            self._skip_save_epoch = None
+            return
+        self._write(state)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if state.completed and self.delete_checkpoint:
+            for path in (self.latest, self.previous):
+                path.unlink(missing_ok=True)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write(self, state: TrainState) -> None:
+        others = [c for c in state.callbacks if c is not self]
+        payload = {
+            "format": "topnet.backup",
+            "version": 1,
+            "epoch": state.epoch,
+            "step": state.step,
+            "model": {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()},
+            "optimizer": state.optimizer.state_dict() if state.optimizer is not None else {},
+            "rng": capture_rng_state(state.generator),
+            "callbacks": [{"class": type(c).__name__, "state": c.state_dict()} for c in others],
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        data = buffer.getvalue()
+        if self.latest.exists():
+            os.replace(self.latest, self.previous)  # a crash from here on still leaves a good previous
+        atomic_write_bytes(self.latest, hashlib.sha256(data).digest() + data)
+
+    def _clean_leftovers(self) -> None:
+        if self.backup_dir.exists():
+            for leftover in self.backup_dir.glob(".backup*.tmp"):  # from a write cut short
+                leftover.unlink(missing_ok=True)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_good_backup(self) -> dict[str, Any] | None:
+        candidates = [p for p in (self.latest, self.previous) if p.exists()]
+        problems = []
+        for path in candidates:
+            try:
+                backup = self._read(path)
+            except CheckpointError as error:
+                problems.append(str(error))
+                aside = path.with_name(path.name + ".bad")
+                os.replace(path, aside)
+                warnings.warn(f"{error}; moved it to {aside.name} and trying the previous backup", RuntimeWarning, stacklevel=2)
+                continue
+            return backup
+        if problems:
+            raise CheckpointError(f"no usable backup in {str(self.backup_dir)!r}: {'; '.join(problems)}. "
+                                  "Refusing to start from scratch silently: delete the directory to start a fresh run")
+        return None
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        blob = path.read_bytes()
+        digest, data = blob[:_DIGEST], blob[_DIGEST:]
+        if len(blob) <= _DIGEST or hashlib.sha256(data).digest() != digest:
+            raise CheckpointError(f"backup {str(path)!r} is truncated or corrupted (checksum mismatch)")
+        backup = safe_torch_load(io.BytesIO(data))
+        if not isinstance(backup, dict) or backup.get("format") != "topnet.backup":
+            raise CheckpointError(f"{str(path)!r} is not a topnet backup")
+        return backup
+
+    @staticmethod
+    def _restore_callbacks(state: TrainState, saved: list[dict[str, Any]]) -> None:
+        """Give each saved state to the callback of the same class and occurrence (the 2nd
+        EarlyStopping gets the 2nd saved EarlyStopping's state). Callbacks added since start
+        fresh; a saved state nobody takes is reported."""
+        available: dict[str, list[Callback]] = {}
+        for callback in state.callbacks:
+            if not isinstance(callback, BackupAndRestore):
+                available.setdefault(type(callback).__name__, []).append(callback)
+        orphans = []
+        for entry in saved:
+            takers = available.get(entry["class"], [])
+            if takers:
+                takers.pop(0).load_state_dict(entry["state"])
+            elif entry["state"]:
+                orphans.append(entry["class"])
+        if orphans:
+            warnings.warn(f"the backed-up run had callbacks {orphans} that this run lacks; their state is dropped",
+                          RuntimeWarning, stacklevel=3)

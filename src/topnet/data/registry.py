@@ -1,0 +1,327 @@
+"""Named datasets: find them on disk, else download them once (SHA-256 checked) into a cache.
+
+``load("fashion-mnist")`` looks, in order, in an explicit ``path``, ``$TOPNET_DATA/<name>/``,
+the user cache (``$XDG_CACHE_HOME/topnet/<name>`` or ``~/.cache/topnet/<name>``) and, for
+Fashion-MNIST, Debian's ``dataset-fashion-mnist`` package; only then does it download from the
+canonical address into the cache. ``load("my.csv", target="price")`` and ``load("x.npz")`` read
+files. ``mnist1d`` is generated locally by the ``mnist1d`` package.
+
+Checksums are the SHA-256 of the upstream archives as published by TensorFlow Datasets
+(``tensorflow_datasets/url_checksums/``): Debian's Fashion-MNIST files hold the same images
+but were recompressed (no file name in the gzip header), so their own hashes differ; files
+found on disk are read as they are, only downloads are checked.
+
+Example:
+    >>> splits = load("fashion-mnist")                    # doctest: +SKIP
+    >>> splits.train.x.shape, splits.test.class_names[0]  # doctest: +SKIP
+    ((60000, 1, 28, 28), 'T-shirt/top')
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import random
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topnet.data.cifar import _detect, extract_tar, read_cifar
+from topnet.data.csv import read_csv
+from topnet.data.dataset import Dataset, Splits
+from topnet.data.idx import read_idx
+from topnet.data.npz import read_npz
+from topnet.errors import DataError, DatasetNotFoundError, unknown_name
+
+__all__ = ["load", "datasets_status", "FASHION_MNIST_CLASSES", "DATASETS"]
+
+log = logging.getLogger(__name__)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_urlopen = urllib.request.urlopen  # the one network call; tests replace it
+_IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a dataset comes from: files (name -> SHA-256) at any of ``mirrors``."""
+
+    files: dict[str, str]
+    mirrors: tuple[str, ...]
+
+
+_SOURCES = {
+    "fashion-mnist": _Source({
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    }, ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")),
+    "mnist": _Source({
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    }, ("https://storage.googleapis.com/cvdf-datasets/mnist/",)),
+    "cifar10": _Source({
+        "cifar-10-binary.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+    }, ("https://www.cs.toronto.edu/~kriz/",)),
+    "cifar100": _Source({
+        "cifar-100-binary.tar.gz": "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
+    }, ("https://www.cs.toronto.edu/~kriz/",)),
+}
+_TARBALLS = {"cifar10": ("cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"),
+             "cifar100": ("cifar-100-binary.tar.gz", "cifar-100-python.tar.gz")}
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d")
+_ALIASES = {"fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "mnist": "mnist",
+            "cifar10": "cifar10", "cifar-10": "cifar10", "cifar100": "cifar100", "cifar-100": "cifar100",
+            "mnist1d": "mnist1d", "mnist-1d": "mnist1d"}
+
+
+def _cache_dir(name: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "topnet" / name
+
+
+def _places(name: str) -> list[tuple[str, Path | None]]:
+    """(label, folder) in search order; the folder is None for an unset $TOPNET_DATA."""
+    data_root = os.environ.get("TOPNET_DATA")
+    places = [("$TOPNET_DATA", Path(data_root) / name if data_root else None), ("user cache", _cache_dir(name))]
+    if name == "fashion-mnist":
+        places.append(("Debian package dataset-fashion-mnist", DEBIAN_FASHION_MNIST))
+    return places
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    return next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
+
+
+def _present(name: str, folder: Path) -> bool:
+    """Whether ``folder`` holds the dataset (unpacked, or as a CIFAR tarball)."""
+    if not folder.is_dir():
+        return folder.is_file() and folder.name in _TARBALLS.get(name, ())
+    if name in ("fashion-mnist", "mnist"):
+        return all(_idx_file(folder, stem) for stem in _IDX)
+    return _has_unpacked(folder, name) or any((folder / t).is_file() for t in _TARBALLS[name])
+
+
+def _read_idx_dataset(name: str, folder: Path) -> Splits:
+    classes = FASHION_MNIST_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(_idx_file(folder, f"{prefix}-images-idx3-ubyte"))
+        labels = read_idx(_idx_file(folder, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+        if images.ndim != 3:
+            raise DataError(f"{folder}: {prefix} images have shape {images.shape}; expected (N, 28, 28)")
+        parts[split] = Dataset(x=images[:, None], y=labels, class_names=classes, name=name,  # (N, 1, 28, 28)
+                               meta={"source": str(folder)})
+    return Splits(**parts)
+
+
+def _read_cifar_dataset(name: str, folder: Path, **kwargs: Any) -> Splits:
+    tarball = folder if folder.is_file() else next(
+        (folder / t for t in _TARBALLS[name] if (folder / t).is_file()), None)
+    if tarball is not None and not (folder.is_dir() and _has_unpacked(folder, name)):
+        folder = _unpack(tarball, _cache_dir(name))
+    return read_cifar(folder, **kwargs)
+
+
+def _has_unpacked(folder: Path, name: str) -> bool:
+    try:
+        return _detect(folder)[1] == name
+    except DataError:
+        return False
+
+
+def _unpack(tarball: Path, destination: Path) -> Path:
+    """Unpack into a temporary folder beside ``destination``'s contents, then move into place."""
+    destination.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=destination, prefix=".unpack-"))
+    try:
+        extract_tar(tarball, scratch)
+        for item in scratch.iterdir():
+            target = destination / item.name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return destination
+
+
+def _fetch(url: str, destination: Path, sha256: str) -> None:
+    """Download ``url`` to ``destination`` through a temporary file; raise on a checksum mismatch."""
+    log.warning("downloading %s to %s", url, destination)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(handle, "wb") as out, _urlopen(url, timeout=60) as response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DataError(f"{url}: checksum mismatch: got SHA-256 {digest.hexdigest()}; expected {sha256}; "
+                            "the download was damaged or the file changed upstream, so it was deleted; "
+                            "try again, or fetch the file by hand")
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _download(name: str) -> Path:
+    """Download every missing file of ``name`` into the cache; OSError when no mirror answers."""
+    source, folder = _SOURCES[name], _cache_dir(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, sha256 in source.files.items():
+        if (folder / filename).is_file():
+            continue
+        errors = []
+        for mirror in source.mirrors:
+            try:
+                _fetch(mirror + filename, folder / filename, sha256)
+                break
+            except OSError as error:  # URLError, HTTPError, timeouts, refused connections
+                errors.append(f"{mirror + filename}: {error}")
+        else:
+            raise OSError("; ".join(errors))
+    if name in _TARBALLS:
+        tarball = folder / _TARBALLS[name][0]
+        _unpack(tarball, folder)
+        tarball.unlink()
+    return folder
+
+
+def _not_found(name: str, looked: list[str], problem: str) -> DatasetNotFoundError:
+    source = _SOURCES[name]
+    files = ", ".join(source.files)
+    hints = ["sudo apt-get install dataset-fashion-mnist"] if name == "fashion-mnist" else []
+    hints.append(f"download {files} from {source.mirrors[0]} and put {'them' if len(source.files) > 1 else 'it'} "
+                 f"in $TOPNET_DATA/{name}/ (or pass path=FOLDER)")
+    return DatasetNotFoundError(
+        f"dataset {name!r} not found; looked in:\n  " + "\n  ".join(looked)
+        + f"\n{problem}\nto get it: " + "; or ".join(hints)
+    )
+
+
+def _locate(name: str, path: Any) -> tuple[Path | None, list[str]]:
+    """The first folder holding ``name`` (None if none) and the places looked in, for messages."""
+    if path is not None:
+        folder = Path(path).expanduser()
+        if not _present(name, folder):
+            raise _not_found(name, [f"path={os.fspath(path)!r}: does not hold the files"],
+                             "nothing was downloaded because path= was given")
+        return folder, []
+    looked = []
+    for label, folder in _places(name):
+        if folder is not None and _present(name, folder):
+            return folder, looked
+        looked.append(f"{label}: {folder}" if folder else f"{label}/{name}: not set")
+    return None, looked
+
+
+def _mnist1d(seed: int = 42, num_samples: int = 5000) -> Splits:
+    """MNIST-1D generated by the ``mnist1d`` package (default arguments: the published dataset)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise ImportError("mnist1d needs the mnist1d package: pip install 'topnet[mnist1d]'") from None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed: got {seed!r}; expected an int in [0, 2**32)")
+    args = get_dataset_args()
+    args.seed, args.num_samples = seed, num_samples
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:  # make_dataset seeds the global generators; put them back as they were
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    classes = tuple(str(d) for d in range(10))
+    parts = {split: Dataset(x=data[f"x{suffix}"][:, None].astype(np.float32), y=data[f"y{suffix}"].astype(np.int64),
+                            class_names=classes, name="mnist1d", meta={"seed": seed})  # x: (N, 1, 40)
+             for split, suffix in (("train", ""), ("test", "_test"))}
+    return Splits(**parts)
+
+
+def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = None, target: str | None = None,
+         download: bool = True, **kwargs: Any) -> Splits:
+    """Load a named dataset or a ``.npz`` / ``.csv`` file as `Splits`.
+
+    Args:
+        name_or_path: one of ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
+            ``"mnist1d"``, or a path ending in ``.npz`` or ``.csv``.
+        path: a folder that holds the named dataset's files (searched alone when given).
+        target: the target column of a CSV file (required there), or the label array of an npz.
+        download: download a named dataset that is not found on disk.
+        **kwargs: passed to the reader: `read_csv` / `read_npz` options, ``label_mode`` for
+            cifar100, ``seed`` and ``num_samples`` for mnist1d.
+
+    Returns:
+        ``Splits``: ``train`` and ``test`` for named datasets, their predefined split for npz,
+        ``train`` only for CSV (use `split` to make valid / blend / test).
+
+    Raises:
+        ValueError: for an unknown dataset name (listing the known ones).
+        DatasetNotFoundError: when the dataset is neither on disk nor downloadable; the message
+            lists where it looked and how to get the data.
+        DataError: for a CSV without ``target``, damaged files or a checksum mismatch.
+    """
+    text = os.fspath(name_or_path)
+    suffix = Path(text).suffix.lower()
+    if suffix == ".npz":
+        return read_npz(text, **({"y": target} if target is not None else {}), **kwargs)
+    if suffix == ".csv":
+        if target is None:
+            raise DataError(f"target: got None for {text!r}; expected the name of the column to predict; "
+                            "e.g. load('my.csv', target='price')")
+        return Splits(train=read_csv(text, target, **kwargs))
+    name = _ALIASES.get(text.lower().replace("_", "-"))
+    if name is None:
+        raise unknown_name("dataset", text, DATASETS)
+    if name == "mnist1d":
+        return _mnist1d(**kwargs)
+    if kwargs and (name != "cifar100" or set(kwargs) - {"label_mode"}):
+        raise TypeError(f"load({name!r}): got unexpected keyword arguments {sorted(kwargs)}; expected "
+                        + ("only label_mode" if name == "cifar100" else "none"))
+    found, looked = _locate(name, path)
+    if found is None:
+        if not download:
+            raise _not_found(name, looked, "download=False, so nothing was downloaded")
+        try:
+            found = _download(name)
+        except OSError as error:
+            raise _not_found(name, looked, f"the download failed ({error})") from None
+    return _read_idx_dataset(name, found) if name in ("fashion-mnist", "mnist") else \
+        _read_cifar_dataset(name, found, **kwargs)
+
+
+def datasets_status() -> list[dict[str, Any]]:
+    """Where each named dataset is found, for ``topnet datasets``.
+
+    Returns:
+        One dict per dataset: ``name``, ``found`` (bool), ``location`` (a path, "generated
+        locally" or "not found"), ``source`` (``"$TOPNET_DATA"``, ``"user cache"``, ...) and
+        ``url`` (where it would be downloaded from).
+    """
+    rows = []
+    for name in DATASETS:
+        if name == "mnist1d":
+            if importlib.util.find_spec("mnist1d") is not None:  # without importing it (slow)
+                found, location, source = True, "generated locally", "mnist1d package"
+            else:
+                found, location, source = False, "not found", "pip install 'topnet[mnist1d]'"
+            rows.append({"name": name, "found": found, "location": location, "source": source, "url": None})
+            continue
+        place = next(((label, folder) for label, folder in _places(name)
+                      if folder is not None and _present(name, folder)), None)
+        rows.append({"name": name, "found": place is not None, "location": str(place[1]) if place else "not found",
+                     "source": place[0] if place else None, "url": _SOURCES[name].mirrors[0]})
+    return rows

@@ -1,0 +1,324 @@
+"""``fit``, ``evaluate`` and ``predict``: the training loop, written out in one place.
+
+A reader gets from ``fit`` to ``optimizer.step()`` in ``_train_epoch``. Callbacks are called
+only from here, in the order documented in ``topnet/callbacks/base.py``. The data moves to the
+device once; a batch is an index slice; nothing per step forces a device sync.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from topnet.callbacks.base import Callback
+from topnet.callbacks.history import History
+from topnet.data.batches import TensorBatches, to_tensors, tree_map
+from topnet.errors import format_message
+from topnet.seeding import make_generator
+from topnet.train.checks import call_model, check_against_model, check_finite_inputs
+from topnet.train.objective import Objective
+from topnet.train.optimizers import get_optimizer
+from topnet.train.state import TrainState
+
+__all__ = ["fit", "evaluate", "predict", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else as ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(format_message("device", device, "'auto', 'cpu', 'cuda' or 'cuda:N'")) from None
+
+
+def _unpack(data: Any, what: str) -> tuple[Any, Any]:
+    """``(x, y)`` from a Dataset (``.x``, ``.y``) or an ``(x, y)`` pair."""
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data.x, data.y
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    raise TypeError(format_message(what, type(data).__name__, "a topnet.data.Dataset or an (x, y) pair",
+                                   "e.g. fit(model, (x_train, y_train))"))
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision in ("float32", "fp32"):
+        return contextlib.nullcontext()
+    if precision in ("bf16", "bfloat16"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise ValueError(format_message("precision", precision, "'float32' or 'bf16'"))
+
+
+def _order_callbacks(callbacks: Sequence[Callback] | None, history: History | None,
+                     verbose: int) -> tuple[list[Callback], History]:
+    """History first, then BackupAndRestore (it restores before others begin), the user's
+    callbacks in their order, and the progress bar last (it prints what others put in logs)."""
+    from topnet.callbacks.backup_and_restore import BackupAndRestore
+    from topnet.callbacks.progress_bar import ProgressBar
+
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(format_message("callbacks", type(callback).__name__, "topnet.callbacks.Callback instances"))
+    found = [c for c in callbacks if isinstance(c, History)]
+    history = found[0] if found else (history or History())
+    backups = [c for c in callbacks if isinstance(c, BackupAndRestore)]
+    bars = [c for c in callbacks if isinstance(c, ProgressBar)]
+    if verbose and not bars:
+        bars = [ProgressBar(verbose=verbose)]
+    rest = [c for c in callbacks if c not in backups and c not in bars and c is not history]
+    return [history, *backups, *rest, *bars], history
+
+
+def _call(callbacks: list[Callback], hook: str, state: TrainState) -> None:
+    for callback in callbacks:
+        getattr(callback, hook)(state)
+
+
+def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int = 32,
+        loss: Any = "cross_entropy", optimizer: Any = "adam", lr: float | None = None,
+        metrics: Any = None, loss_weights: Any = None, validation_data: Any = None,
+        callbacks: Sequence[Callback] | None = None, shuffle: bool = True, seed: int = 0,
+        device: str | torch.device = "auto", precision: str = "float32",
+        clip_value: float | None = None, clip_norm: float | None = None, initial_epoch: int = 0,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        verbose: int = 1) -> History:
+    """Train ``model`` on ``data`` the way Keras's ``Model.fit`` does, and return its History.
+
+    Args:
+        model: any ``torch.nn.Module`` returning logits (a tensor, a dict or a tuple of them).
+        data: a ``topnet.data.Dataset`` or ``(x, y)``; ``x`` a tensor/array or a dict of named
+            inputs (passed to ``forward`` as keyword arguments); ``y`` a tensor/array, or a
+            dict / list per output. A ``topnet.data.Splits`` trains on ``.train`` and
+            validates on ``.valid``.
+        epochs: train until this epoch index (Keras's meaning, with ``initial_epoch``).
+        batch_size: samples per optimizer step.
+        loss: a name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``,
+            ``"huber"``), a callable ``(pred, target) -> scalar``, or a dict / list per output.
+        optimizer: a name (``"adam"``, ``"sgd"``, ...), a ``torch.optim.Optimizer`` instance
+            or class. ``lr`` overrides the name's default learning rate.
+        metrics: names or ``Metric`` objects (``"accuracy"``, ``"top_5_accuracy"``, ``"mae"``),
+            or a dict ``{output: [...]}``.
+        loss_weights: a weight per output (dict or list); the logged ``loss`` is the weighted sum.
+        validation_data: evaluated after each epoch; its logs get the ``val_`` prefix.
+        callbacks: ``topnet.callbacks`` objects; hooks run in list order, with ``History``
+            first, ``BackupAndRestore`` next and the progress bar last.
+        shuffle: reshuffle each epoch (the order comes from ``seed`` and the epoch number).
+        seed: seeds the shuffle and the augmentation generator; dropout and other layers use
+            torch's global generator, which ``BackupAndRestore`` saves and restores.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``. The model and the data
+            are moved there once.
+        precision: ``"float32"`` or ``"bf16"`` (autocast; meant for CUDA).
+        clip_value: clip each gradient element to ``[-clip_value, clip_value]``.
+        clip_norm: clip the global gradient norm to ``clip_norm``.
+        initial_epoch: epoch to start at (to continue a saved model's training).
+        augment: ``(x_batch, generator) -> x_batch`` applied to training batches only.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+
+    Returns:
+        The ``History`` callback: ``history.history["val_loss"]`` etc.
+
+    Raises:
+        DataError: empty data, NaN/inf inputs, labels out of range, inputs the model can't take.
+        ValueError / TypeError: unknown names and bad arguments, before any training.
+
+    Example:
+        >>> x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+        >>> history = fit(torch.nn.Linear(4, 3), (x, y), epochs=2, metrics=["accuracy"], verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'learning_rate', 'loss']
+    """
+    if hasattr(data, "train") and hasattr(data, "valid"):  # topnet.data.Splits
+        data, validation_data = data.train, validation_data if validation_data is not None else data.valid
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(format_message(name, value, "a non-negative int"))
+    device = resolve_device(device)
+    autocast = _autocast(device, precision)
+    x, y = to_tensors(_unpack(data, "data"), device)
+    check_finite_inputs(x, y, "training")
+    batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+    model.to(device)
+    objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
+    check_against_model(model, objective, x, y, "training")
+    validation = _prepare_validation(model, objective, validation_data, batch_size, device)
+    optimizer = get_optimizer(optimizer, model.parameters(), lr=lr) if lr is not None else get_optimizer(optimizer, model.parameters())
+    callbacks, history = _order_callbacks(callbacks, None, verbose)
+    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, epoch=initial_epoch,
+                       steps_per_epoch=len(batches), step=initial_epoch * len(batches), seed=seed,
+                       generator=make_generator(seed, "augment", device=device),
+                       running_logs=objective.logs, callbacks=callbacks)
+    try:
+        _call(callbacks, "on_fit_begin", state)
+        start_batch = state.batch
+        while state.epoch < state.epochs and not state.stop_training:
+            model.train()
+            objective.reset()
+            state.logs = {}
+            _call(callbacks, "on_epoch_begin", state)
+            _train_epoch(state, callbacks, batches, objective, autocast, start_batch, augment, clip_value, clip_norm)
+            start_batch = 0
+            state.logs = {**objective.logs(), **_validate(model, validation, autocast)}
+            state.logs["learning_rate"] = state.learning_rate
+            _call(callbacks, "on_epoch_end", state)
+            state.epoch += 1
+        state.completed = True
+    finally:
+        _call(callbacks, "on_fit_end", state)
+    return history
+
+
+def _train_epoch(state: TrainState, callbacks: list[Callback], batches: TensorBatches, objective: Objective,
+                 autocast: contextlib.AbstractContextManager, start_batch: int, augment: Callable | None,
+                 clip_value: float | None, clip_norm: float | None) -> None:
+    """One pass over the training batches: forward, loss, backward, clip, step."""
+    model, optimizer = state.model, state.optimizer
+    for state.batch, (xb, yb) in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
+        _call(callbacks, "on_batch_begin", state)
+        if augment is not None:
+            xb = _augment(augment, xb, state.generator)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            outputs = call_model(model, xb)
+        state.loss = objective(_float32(outputs), yb)
+        state.loss.backward()
+        _call(callbacks, "on_after_backward", state)
+        if clip_value is not None:
+            torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        state.step += 1
+        _call(callbacks, "on_batch_end", state)
+        if state.stop_training:
+            break
+
+
+def _float32(outputs: Any) -> Any:
+    # Losses are computed in float32 even under bf16 autocast (softmax/log in bf16 loses digits).
+    return tree_map(lambda t: t.float() if t.is_floating_point() else t, outputs)
+
+
+def _augment(augment: Any, xb: Any, generator: torch.Generator) -> Any:
+    if isinstance(augment, Mapping):  # {input name: transform}
+        return {k: augment[k](v, generator) if k in augment else v for k, v in xb.items()}
+    if isinstance(xb, Mapping):
+        raise TypeError("augment: got one transform for several named inputs; pass a dict {input name: transform}")
+    return augment(xb, generator)
+
+
+def _output_names(model: torch.nn.Module, x: Any) -> list[str]:
+    from topnet.train.objective import name_outputs
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = call_model(model, tree_map(lambda t: t[:1], x))
+    except (RuntimeError, TypeError, ValueError, IndexError):
+        return [""]  # check_against_model reports the failure with the input shapes
+    finally:
+        model.train(was_training)
+    return list(name_outputs(outputs))
+
+
+def _prepare_validation(model, objective, validation_data, batch_size, device):
+    if validation_data is None:
+        return None
+    vx, vy = to_tensors(_unpack(validation_data, "validation_data"), device)
+    check_finite_inputs(vx, vy, "validation")
+    check_against_model(model, objective, vx, vy, "validation")
+    return TensorBatches(vx, vy, batch_size, shuffle=False), objective.clone()
+
+
+def _validate(model: torch.nn.Module, validation: tuple[TensorBatches, Objective] | None,
+              autocast: contextlib.AbstractContextManager) -> dict[str, float]:
+    if validation is None:
+        return {}
+    batches, objective = validation
+    logs = _run_evaluation(model, objective, batches, autocast)
+    return {f"val_{key}": value for key, value in logs.items()}
+
+
+def _run_evaluation(model: torch.nn.Module, objective: Objective, batches: TensorBatches,
+                    autocast: contextlib.AbstractContextManager) -> dict[str, float]:
+    """Mean loss and metrics over ``batches`` in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    objective.reset()
+    try:
+        with torch.no_grad():
+            for xb, yb in batches.epoch(0):
+                with autocast:
+                    outputs = call_model(model, xb)
+                objective(_float32(outputs), yb)
+        return objective.logs()
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: torch.nn.Module, data: Any, *, loss: Any = "cross_entropy", metrics: Any = None,
+             loss_weights: Any = None, batch_size: int = 256, device: str | torch.device = "auto",
+             precision: str = "float32") -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``data`` (eval mode, no gradients).
+
+    Returns:
+        ``{"loss": ..., "accuracy": ..., ...}`` with the names ``fit`` logs (no ``val_`` prefix).
+
+    Example:
+        >>> x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+        >>> sorted(evaluate(torch.nn.Linear(4, 3), (x, y), metrics=["accuracy"]))
+        ['accuracy', 'loss']
+    """
+    device = resolve_device(device)
+    x, y = to_tensors(_unpack(data, "data"), device)
+    check_finite_inputs(x, y, "evaluation")
+    model.to(device)
+    objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
+    check_against_model(model, objective, x, y, "evaluation")
+    return _run_evaluation(model, objective, TensorBatches(x, y, batch_size, shuffle=False), _autocast(device, precision))
+
+
+def predict(model: torch.nn.Module, x: Any, *, batch_size: int = 256, device: str | torch.device = "auto",
+            precision: str = "float32") -> Any:
+    """The model's outputs (logits) for ``x``, batched, on the CPU, in eval mode.
+
+    Args:
+        x: a tensor / array, a dict of named inputs, or a ``Dataset`` (its ``x``).
+
+    Returns:
+        A tensor, or a dict / tuple of tensors, like the model's ``forward``.
+
+    Example:
+        >>> predict(torch.nn.Linear(4, 3), torch.randn(10, 4)).shape
+        torch.Size([10, 3])
+    """
+    if hasattr(x, "x") and hasattr(x, "y"):
+        x = x.x
+    device = resolve_device(device)
+    x = to_tensors(x, device)
+    check_finite_inputs(x, None, "prediction")
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    chunks = []
+    try:
+        with torch.no_grad(), _autocast(device, precision):
+            for xb, _ in TensorBatches(x, None, batch_size, shuffle=False).epoch(0):
+                chunks.append(tree_map(lambda t: t.float().cpu() if t.is_floating_point() else t.cpu(), call_model(model, xb)))
+    finally:
+        model.train(was_training)
+    return _concat(chunks)
+
+
+def _concat(chunks: list[Any]) -> Any:
+    first = chunks[0]
+    if isinstance(first, Mapping):
+        return {k: torch.cat([c[k] for c in chunks]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(torch.cat([c[i] for c in chunks]) for i in range(len(first)))
+    return torch.cat(chunks)
