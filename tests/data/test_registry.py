@@ -121,7 +121,7 @@ def test_download_checks_sha256_and_fills_the_cache(isolated, monkeypatch):
     assert len(splits.train) == 6 and len(asked) == 8  # each file: mirror a fails, mirror b serves
     cached = isolated / "cache" / "topnet" / "mnist"
     assert sorted(p.name for p in cached.iterdir()) == sorted(files)
-    assert datasets_status()[1] == {"name": "mnist", "found": True, "location": str(cached),
+    assert datasets_status()[1] == {"name": "mnist", "status": "found", "location": str(cached),
                                     "source": "user cache", "url": "https://a.example/"}
 
 
@@ -204,10 +204,11 @@ def test_datasets_status_lists_every_named_dataset(isolated):
     _idx_files(isolated / "data" / "fashion-mnist")
     rows = {row["name"]: row for row in datasets_status()}
     assert set(rows) == {"fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d"}
-    assert rows["fashion-mnist"]["found"] and rows["fashion-mnist"]["source"] == "$TOPNET_DATA"
-    assert rows["mnist"] == {"name": "mnist", "found": False, "location": "not found", "source": None,
+    assert rows["fashion-mnist"]["status"] == "found" and rows["fashion-mnist"]["source"] == "$TOPNET_DATA"
+    assert rows["fashion-mnist"]["location"] == str(isolated / "data" / "fashion-mnist")
+    assert rows["mnist"] == {"name": "mnist", "status": "not found", "location": None, "source": None,
                              "url": "https://storage.googleapis.com/cvdf-datasets/mnist/"}
-    assert rows["mnist1d"]["location"] == "generated locally"
+    assert rows["mnist1d"]["status"] == "generated locally"
 
 
 @pytest.mark.e2e

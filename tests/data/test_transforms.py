@@ -189,3 +189,19 @@ def test_bad_arguments():
         PadAndCrop(4)(torch.zeros(1, 1, 4, 4), _gen())
     with pytest.raises(DataError, match="at least"):
         Cutout(5)(torch.zeros(1, 1, 4, 4), _gen())
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_runs_on_the_tensors_device_with_a_generator_anywhere(device):
+    x = torch.rand(8, 3, 8, 8, generator=_gen(12)).to(device)
+    augment = Compose([RandomFlip(vertical=True), PadAndCrop(2), RandomTranslate(1), Cutout(3, p=0.5)])
+    on_cpu = augment(x, _gen(13))
+    assert on_cpu.device == x.device
+    torch.testing.assert_close(on_cpu.cpu(), augment(x.cpu(), _gen(13)))  # same draws, same result
+    generator = torch.Generator(device=device).manual_seed(13)
+    assert augment(x, generator).device == x.device
+    scaler = Standardizer().fit(x)
+    assert scaler.transform(x).device == x.device

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 import os
 from pathlib import Path
 
-from topnet import io
 from topnet.callbacks.base import Callback
 from topnet.errors import format_message
+from topnet.io import atomic_write_text
 from topnet.train.state import TrainState
 
 __all__ = ["CSVLogger"]
@@ -64,7 +64,7 @@ class CSVLogger(Callback):
         resumed = bool(state.extra.get("resumed", False))
         if not (self.append or resumed) or not path.exists():
             self.keys, self._has_header = [], False
-            io.atomic_write_text(path, "")
+            atomic_write_text(path, "")
             return
         header, rows = self._read()
         self.keys, self._has_header = header[1:], bool(header)
@@ -93,17 +93,17 @@ class CSVLogger(Callback):
             text = Path(self.filename).read_text(encoding="utf-8")
         except FileNotFoundError:
             return [], []
-        reader = csv.DictReader(_io.StringIO(text, newline=""), delimiter=self.separator)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=self.separator)
         rows = list(reader)
         return list(reader.fieldnames or []), rows
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
         """Write the header (``epoch`` + ``self.keys``) and ``rows`` to the file atomically."""
-        buffer = _io.StringIO()
+        buffer = io.StringIO()
         writer = self._writer(buffer)
         writer.writeheader()
         writer.writerows(rows)
-        io.atomic_write_text(self.filename, buffer.getvalue())
+        atomic_write_text(self.filename, buffer.getvalue())
         self._has_header = True
 
 

@@ -131,7 +131,8 @@ class EarlyStopping(Callback):
             state.model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"wait": self.wait, "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
+        state: dict[str, Any] = {"wait": self.wait, "best_epoch": self.best_epoch,
+                                 "stopped_epoch": self.stopped_epoch}
         if self.best is not None:
             state["best"] = self.best
         if self.best_weights is not None:
@@ -144,4 +145,5 @@ class EarlyStopping(Callback):
         self.stopped_epoch = int(state["stopped_epoch"])
         self.best = float(state["best"]) if "best" in state else None
         weights = state.get("best_weights")
-        self.best_weights = None if weights is None else {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+        self.best_weights = None if weights is None else {k: v.detach().to("cpu", copy=True)
+                                                          for k, v in weights.items()}

@@ -31,6 +31,29 @@ def _placeholders(filepath: str) -> set[str]:
     return names
 
 
+def _check_arguments(filepath: str, names: set[str], monitor: str, save_best_only: bool,
+                     save_weights_only: bool, mode: str, save_freq: str | int) -> None:
+    """Raise ValueError for argument combinations ModelCheckpoint cannot honour."""
+    what = "ModelCheckpoint filepath"
+    if save_weights_only and not filepath.endswith(_WEIGHTS_SUFFIX):
+        raise ValueError(format_message(what, filepath, f"a file ending in {_WEIGHTS_SUFFIX!r} with save_weights_only=True",
+                                        f"try {filepath + _WEIGHTS_SUFFIX!r}"))
+    if not save_weights_only and filepath.endswith(_WEIGHTS_SUFFIX):
+        raise ValueError(format_message(what, filepath, "a directory name for the whole model",
+                                        "pass save_weights_only=True to save only the weights to this file"))
+    batches = isinstance(save_freq, int) and not isinstance(save_freq, bool)
+    if save_freq != "epoch" and not (batches and save_freq >= 1):
+        raise ValueError(format_message("ModelCheckpoint save_freq", save_freq, "'epoch' or a number of batches >= 1"))
+    if "batch" in names and not batches:
+        raise ValueError(format_message(what, filepath, "no '{batch}' placeholder with save_freq='epoch'",
+                                        "pass save_freq as a number of batches, or remove '{batch}'"))
+    if save_best_only and batches and monitor.startswith("val_"):
+        raise ValueError(format_message("ModelCheckpoint monitor", monitor, "a training metric when save_freq is a "
+                                        "number of batches (validation runs only at epoch end)", "try monitor='loss'"))
+    if mode not in MODES:
+        raise unknown_name("ModelCheckpoint mode", mode, MODES)
+
+
 class ModelCheckpoint(Callback):
     """Save the model at the end of every epoch (or every ``save_freq`` batches), or only when best.
 
@@ -82,22 +105,7 @@ class ModelCheckpoint(Callback):
                  save_freq: str | int = "epoch", initial_value_threshold: float | None = None):
         filepath = os.fspath(filepath)
         names = _placeholders(filepath)
-        if save_weights_only and not filepath.endswith(_WEIGHTS_SUFFIX):
-            raise ValueError(format_message("ModelCheckpoint filepath", filepath, f"a file ending in {_WEIGHTS_SUFFIX!r} "
-                                            "with save_weights_only=True", f"try {filepath + _WEIGHTS_SUFFIX!r}"))
-        if not save_weights_only and filepath.endswith(_WEIGHTS_SUFFIX):
-            raise ValueError(format_message("ModelCheckpoint filepath", filepath, "a directory name for the whole model",
-                                            "pass save_weights_only=True to save only the weights to this file"))
-        if save_freq != "epoch" and (not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq < 1):
-            raise ValueError(format_message("ModelCheckpoint save_freq", save_freq, "'epoch' or a number of batches >= 1"))
-        if "batch" in names and save_freq == "epoch":
-            raise ValueError(format_message("ModelCheckpoint filepath", filepath, "no '{batch}' placeholder with save_freq='epoch'",
-                                            "pass save_freq as a number of batches, or remove '{batch}'"))
-        if save_best_only and save_freq != "epoch" and monitor.startswith("val_"):
-            raise ValueError(format_message("ModelCheckpoint monitor", monitor, "a training metric when save_freq is a number "
-                                            "of batches (validation runs only at epoch end)", "try monitor='loss'"))
-        if mode not in MODES:
-            raise unknown_name("ModelCheckpoint mode", mode, MODES)
+        _check_arguments(filepath, names, monitor, save_best_only, save_weights_only, mode, save_freq)
         self.filepath = filepath
         self.monitor = monitor
         self.verbose = verbose
@@ -135,7 +143,8 @@ class ModelCheckpoint(Callback):
                     print(f"Epoch {epoch}: {self.monitor} did not improve from {shown:.5f}")
                 return
             if self.verbose > 0:
-                print(f"Epoch {epoch}: {self.monitor} improved from {shown:.5f} to {current:.5f}, saving model to {path}")
+                print(f"Epoch {epoch}: {self.monitor} improved from {shown:.5f} to {current:.5f}, "
+                      f"saving model to {path}")
             self.best = current
         elif self.verbose > 0:
             print(f"Epoch {epoch}: saving model to {path}")
@@ -156,9 +165,8 @@ class ModelCheckpoint(Callback):
                                             f"placeholders among {sorted(values)}",
                                             f"{error} is not a log name at this point")) from None
         except ValueError as error:  # a format spec that does not fit the value, e.g. {val_loss:02d}
-            raise ValueError(format_message("ModelCheckpoint filepath", self.filepath,
-                                            "format specs that fit the values (epoch and batch are ints, logs are floats)",
-                                            str(error))) from None
+            raise ValueError(format_message("ModelCheckpoint filepath", self.filepath, "format specs that fit "
+                                            "the values (epoch and batch are ints, logs are floats)", str(error))) from None
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"batches_since_save": self._batches_since_save}

@@ -114,13 +114,15 @@ class ProgressBar(Callback):
         return Progress(TextColumn("Epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         TextColumn("{task.fields[metrics]}", markup=False),
-                        console=Console(file=self._out), refresh_per_second=self.refresh_per_second, transient=True)
+                        console=Console(file=self._out), refresh_per_second=self.refresh_per_second,
+                        transient=True)
 
     def on_epoch_begin(self, state: TrainState) -> None:
         self._epoch_start = self._last_update = _now()
         if self._progress is not None:
             total = state.steps_per_epoch or None
-            self._task = self._progress.add_task("", total=total, epoch=f"{state.epoch + 1}/{state.epochs}", metrics="")
+            epoch = f"{state.epoch + 1}/{state.epochs}"
+            self._task = self._progress.add_task("", total=total, epoch=epoch, metrics="")
 
     def on_batch_end(self, state: TrainState) -> None:
         if self.verbose != 1:
@@ -129,7 +131,8 @@ class ProgressBar(Callback):
         if self._progress is not None:
             if now - self._last_update >= 1.0 / self.refresh_per_second:
                 self._last_update = now
-                self._progress.update(self._task, completed=state.batch + 1, metrics=format_logs(state.running_logs()))
+                metrics = format_logs(state.running_logs())  # a device sync, a few times a second
+                self._progress.update(self._task, completed=state.batch + 1, metrics=metrics)
         elif now - self._last_update >= PLAIN_PROGRESS_SECONDS:
             self._last_update = now
             self._write(self._progress_line(state, now - self._epoch_start))
@@ -148,10 +151,12 @@ class ProgressBar(Callback):
             return
         elapsed = _now() - self._epoch_start
         metrics = format_logs(state.logs)
-        line = " - ".join([f"Epoch {state.epoch + 1}/{state.epochs}", format_seconds(elapsed)] + ([metrics] if metrics else []))
+        parts = [f"Epoch {state.epoch + 1}/{state.epochs}", format_seconds(elapsed)]
+        line = " - ".join(parts + ([metrics] if metrics else []))
         if self._progress is not None:
             self._progress.remove_task(self._task)
             self._task = None
+            self._progress.refresh()  # drop the finished bar before printing above the live area
             self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             self._write(line)

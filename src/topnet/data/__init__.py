@@ -1,10 +1,13 @@
 """Getting arrays in: readers (IDX, CIFAR, npz, CSV), named datasets, splits, standardisation
 and batched augmentation.
 
-Example:
-    >>> from topnet.data import load, split, standardize   # doctest: +SKIP
-    >>> splits = split(load("fashion-mnist"), valid=0.1, blend=0.1, seed=0)  # doctest: +SKIP
-    >>> splits, scalers = standardize(splits)              # doctest: +SKIP
+Example (``load("fashion-mnist")`` gives a `Splits` like ``data`` here, with its own test set):
+    >>> import numpy as np
+    >>> from topnet.data import Dataset, split, standardize
+    >>> data = Dataset(x=np.random.default_rng(0).random((100, 3)), y=np.repeat([0, 1], 50))
+    >>> splits, scalers = standardize(split(data, valid=0.1, blend=0.1, test=0.1, seed=0))
+    >>> [(name, len(d)) for name, d in splits.items()]
+    [('train', 70), ('valid', 10), ('blend', 10), ('test', 10)]
 """
 from topnet.data.cifar import read_cifar
 from topnet.data.csv import read_csv
@@ -24,10 +27,15 @@ from topnet.data.transforms import (
     translate,
 )
 
-# from topnet.data.batches import ...   (added by the lead)
+from topnet.data.batches import TensorBatches, to_tensors
+from topnet.data.tabular import flatten_tabular, one_hot_codes
 
 __all__ = [
     "Dataset",
+    "TensorBatches",
+    "to_tensors",
+    "flatten_tabular",
+    "one_hot_codes",
     "Splits",
     "load",
     "datasets_status",

@@ -5,10 +5,15 @@ The Python version is a set of pickles. Pickles can run arbitrary code, so they 
 an unpickler that resolves only the four globals a NumPy array needs and refuses any other with
 `UnsafeFileError`; the binary version is plain bytes and needs no such care.
 
-Example:
-    >>> splits = read_cifar("~/.cache/topnet/cifar10")  # doctest: +SKIP
-    >>> splits.train.x.shape, splits.train.x.dtype      # doctest: +SKIP
-    ((50000, 3, 32, 32), dtype('uint8'))
+Example (a fake binary CIFAR-10 of one image per file):
+    >>> import numpy as np, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> record = np.zeros(1 + 3072, np.uint8); record[0] = 3  # the label byte, then the pixels
+    >>> for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+    ...     record.tofile(folder / name)
+    >>> splits = read_cifar(folder)
+    >>> splits.train.x.shape, splits.train.x.dtype, splits.train.class_names[3]
+    ((5, 3, 32, 32), dtype('uint8'), 'cat')
 """
 from __future__ import annotations
 

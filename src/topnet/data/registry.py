@@ -11,10 +11,12 @@ Checksums are the SHA-256 of the upstream archives as published by TensorFlow Da
 but were recompressed (no file name in the gzip header), so their own hashes differ; files
 found on disk are read as they are, only downloads are checked.
 
-Example:
-    >>> splits = load("fashion-mnist")                    # doctest: +SKIP
-    >>> splits.train.x.shape, splits.test.class_names[0]  # doctest: +SKIP
-    ((60000, 1, 28, 28), 'T-shirt/top')
+Example (``load("fashion-mnist")`` gives uint8 images (60000, 1, 28, 28) and 10000 for test):
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.npz"
+    >>> np.savez(path, x=np.zeros((4, 2)), y=np.array([0, 1, 0, 1]))
+    >>> len(load(path).train), load(path).test
+    (4, None)
 """
 from __future__ import annotations
 
@@ -304,24 +306,28 @@ def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = No
 
 
 def datasets_status() -> list[dict[str, Any]]:
-    """Where each named dataset is found, for ``topnet datasets``.
+    """Where each named dataset is found, for ``topnet datasets``; looks only, never downloads.
 
     Returns:
-        One dict per dataset: ``name``, ``found`` (bool), ``location`` (a path, "generated
-        locally" or "not found"), ``source`` (``"$TOPNET_DATA"``, ``"user cache"``, ...) and
-        ``url`` (where it would be downloaded from).
+        One dict per dataset: ``name``; ``status``: ``"found"``, ``"not found"``, ``"generated
+        locally"`` (mnist1d) or ``"not installed"``; ``location``: the folder, or None; ``source``:
+        which place it was found in (``"$TOPNET_DATA"``, ``"user cache"``, ...); ``url``: where
+        it would be downloaded from (None for mnist1d).
+
+    Example:
+        >>> [row["name"] for row in datasets_status()]
+        ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'mnist1d']
     """
     rows = []
     for name in DATASETS:
         if name == "mnist1d":
-            if importlib.util.find_spec("mnist1d") is not None:  # without importing it (slow)
-                found, location, source = True, "generated locally", "mnist1d package"
-            else:
-                found, location, source = False, "not found", "pip install 'topnet[mnist1d]'"
-            rows.append({"name": name, "found": found, "location": location, "source": source, "url": None})
+            installed = importlib.util.find_spec("mnist1d") is not None  # without importing it (slow)
+            rows.append({"name": name, "status": "generated locally" if installed else "not installed",
+                         "location": None, "source": "mnist1d package" if installed else None, "url": None})
             continue
         place = next(((label, folder) for label, folder in _places(name)
                       if folder is not None and _present(name, folder)), None)
-        rows.append({"name": name, "found": place is not None, "location": str(place[1]) if place else "not found",
-                     "source": place[0] if place else None, "url": _SOURCES[name].mirrors[0]})
+        rows.append({"name": name, "status": "found" if place else "not found",
+                     "location": str(place[1]) if place else None, "source": place[0] if place else None,
+                     "url": _SOURCES[name].mirrors[0]})
     return rows

@@ -146,7 +146,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
     check_against_model(model, objective, x, y, "training")
     validation = _prepare_validation(model, objective, validation_data, batch_size, device)
-    optimizer = get_optimizer(optimizer, model.parameters(), lr=lr) if lr is not None else get_optimizer(optimizer, model.parameters())
+    optimizer = get_optimizer(optimizer, model.parameters(), lr=lr)
     callbacks, history = _order_callbacks(callbacks, None, verbose)
     state = TrainState(model=model, optimizer=optimizer, epochs=epochs, epoch=initial_epoch,
                        steps_per_epoch=len(batches), step=initial_epoch * len(batches), seed=seed,
