@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--optimizer", default="adam", help="sgd, adagrad, adadelta, rmsprop, adam, adamax, nadam, adamw")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    train.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
+                       help="learning-rate schedule: cosine decay to 0 over the run (per step), or constant")
     train.add_argument("--valid", type=float, default=0.1, help="fraction of the training data held out for validation")
     train.add_argument("--test", type=float, default=0.1, help="test fraction, when the dataset has no test split")
     train.add_argument("--patience", type=int, default=None, help="early stopping patience on val_loss (keeps the best weights)")
@@ -66,9 +68,9 @@ def _datasets() -> int:
 
 
 def _models() -> int:
-    from topnet.nn import model_names
+    from topnet.nn import list_models
 
-    print("\n".join(model_names()))
+    print("\n".join(list_models()))
     return 0
 
 
@@ -78,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or f"runs/{args.data.replace('/', '_').rsplit('.', 1)[0]}-{stamp}"
     config = TrainConfig(data=args.data, out=out, data_path=args.data_path, target=args.target, model=args.model,
-                         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                          valid=args.valid, test=args.test, patience=args.patience, seed=args.seed,
                          device=args.device, verbose=0 if args.quiet else 1, overwrite=args.overwrite)
     metrics = train_run(config)

@@ -231,7 +231,7 @@ def load_model(path: str | os.PathLike, *, model: torch.nn.Module | None = None,
         CheckpointError: missing/invalid config, unknown builder, or weights that don't match.
         UnsafeFileError: a damaged weights file.
     """
-    from topnet.nn.models import create_model, model_names
+    from topnet.nn.models import create_model, list_models
 
     document = read_config(path)
     if model is None:
@@ -240,9 +240,9 @@ def load_model(path: str | os.PathLike, *, model: torch.nn.Module | None = None,
             raise CheckpointError(
                 f"{str(path)!r} holds a {document.get('class')} that no topnet builder made; pass the "
                 f"module to load into: load_model({str(path)!r}, model=YourModel(...))")
-        if builder not in model_names():
+        if builder not in list_models():
             raise CheckpointError(f"{str(path)!r} names builder {builder!r}, which is not registered; "
-                                  f"registered: {model_names()}")
+                                  f"registered: {list_models()}")
         model = create_model(builder, **document.get("kwargs", {}))
     load_weights(model, Path(path) / WEIGHTS_FILE)
     return model.to(map_location).eval()

@@ -1,5 +1,4 @@
 """ModelCheckpoint: file names from placeholders, save_best_only, batch-frequency saves, resume."""
-import importlib.util
 import io
 
 import pytest
@@ -113,7 +112,6 @@ def test_whole_model_goes_to_save_model(tmp_path, monkeypatch):
     assert saved == [str(tmp_path / "model-1"), str(tmp_path / "model-2")]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("topnet.nn.models") is None, reason="needs topnet.nn.models")
 def test_whole_model_directory(tmp_path):
     run(ModelCheckpoint(tmp_path / "model"), [0.5])
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "weights.safetensors"]

@@ -212,8 +212,8 @@ def test_datasets_status_lists_every_named_dataset(isolated):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not DEBIAN.is_dir(), reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
 def test_real_fashion_mnist_from_debian(monkeypatch):
+    assert DEBIAN.is_dir(), "needs Debian's dataset-fashion-mnist: run scripts/setup.sh (apt-get install dataset-fashion-mnist)"
     monkeypatch.setattr(registry, "DEBIAN_FASHION_MNIST", DEBIAN)
     splits = load("fashion-mnist")
     assert splits.train.x.shape == (60000, 1, 28, 28) and splits.test.x.shape == (10000, 1, 28, 28)

@@ -52,7 +52,8 @@ class CSVLogger(Callback):
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         if not isinstance(separator, str) or len(separator) != 1:
-            raise ValueError(format_message("CSVLogger separator", separator, "one character", "try ',' or ';' or '\\t'"))
+            raise ValueError(format_message("CSVLogger separator", separator, "one character",
+                                            "try ',' or ';' or '\\t'"))
         self.filename = os.fspath(filename)
         self.separator = separator
         self.append = append

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from topnet.callbacks import BackupAndRestore, CSVLogger, EarlyStopping
+import math
+
+from topnet.callbacks import BackupAndRestore, CSVLogger, EarlyStopping, LearningRateScheduler
 from topnet.data import Dataset, Splits, load, split, standardize
 from topnet.data.tabular import flatten_tabular
 from topnet.errors import format_message
@@ -15,6 +17,8 @@ from topnet.io import save_model
 from topnet.nn import create_model
 from topnet.report.run_dir import RunDir, environment
 from topnet.train import evaluate, fit
+from topnet.train.optimizers import get_optimizer
+from topnet.train.schedules import cosine_decay
 
 __all__ = ["TrainConfig", "train_run"]
 
@@ -28,9 +32,10 @@ class TrainConfig:
         out: the run directory.
         data_path: where the named dataset's files are, when not in the usual places.
         target: the target column of a CSV file.
-        model: a registered model builder (``topnet.nn.model_names()``).
+        model: a registered model builder (``topnet.nn.list_models()``).
         epochs / batch_size / optimizer / lr: as in ``topnet.fit``.
         valid / test: fractions held out; ``test`` only applies when the dataset has no test split.
+        schedule: ``cosine`` (decay to 0 over all epochs, per step) or ``constant``.
         patience: stop after this many epochs without a better ``val_loss`` and keep the best
             weights (None: train all epochs).
         seed: seeds the split, the shuffle and the model's initial weights.
@@ -47,6 +52,7 @@ class TrainConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     lr: float | None = None
+    schedule: str = "cosine"
     valid: float = 0.1
     test: float = 0.1
     patience: int | None = None
@@ -60,6 +66,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(format_message(name, value, "a positive int"))
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(format_message("schedule", self.schedule, "'cosine' or 'constant'"))
         if self.patience is not None and self.patience < 0:
             raise ValueError(format_message("patience", self.patience, "a non-negative int or None"))
 
@@ -106,8 +114,12 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     callbacks = [BackupAndRestore(run / "backup"), CSVLogger(run / "history.csv", append=True)]
     if config.patience is not None:
         callbacks.append(EarlyStopping(patience=config.patience, restore_best_weights=True))
+    optimizer = get_optimizer(config.optimizer, model.parameters(), lr=config.lr)
+    if config.schedule == "cosine":
+        steps = config.epochs * math.ceil(len(splits.train) / config.batch_size)
+        callbacks.append(LearningRateScheduler(cosine_decay(optimizer.param_groups[0]["lr"], steps), per="step"))
     fit(model, splits.train, validation_data=splits.valid, epochs=config.epochs, batch_size=config.batch_size,
-        loss=loss, metrics=metrics, optimizer=config.optimizer, lr=config.lr, seed=config.seed,
+        loss=loss, metrics=metrics, optimizer=optimizer, seed=config.seed,
         device=config.device, callbacks=callbacks, verbose=config.verbose)
     results = {name: evaluate(model, data, loss=loss, metrics=metrics, device=config.device)
                for name, data in splits.items()}

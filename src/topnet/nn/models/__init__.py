@@ -15,7 +15,7 @@ import torch
 
 from topnet.errors import unknown_name
 
-__all__ = ["register_model", "create_model", "model_names", "config_of", "MODELS"]
+__all__ = ["register_model", "create_model", "list_models", "config_of", "MODELS"]
 
 MODELS: dict[str, Callable[..., torch.nn.Module]] = {}
 _CONFIGS: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Any]]" = weakref.WeakKeyDictionary()
@@ -33,7 +33,7 @@ def register_model(name: str) -> Callable:
     return decorate
 
 
-def model_names() -> list[str]:
+def list_models() -> list[str]:
     """The registered builder names, sorted."""
     _import_builtin()
     return sorted(MODELS)
@@ -43,7 +43,7 @@ def create_model(name: str, **kwargs: Any) -> torch.nn.Module:
     """Build the registered model ``name`` with keyword arguments.
 
     Args:
-        name: a registered builder (see ``model_names()``).
+        name: a registered builder (see ``list_models()``).
         **kwargs: the builder's arguments, typically ``input_shape`` and ``num_classes``.
 
     Returns:
