@@ -237,3 +237,14 @@ def test_augment_is_applied_to_training_batches_only():
 
     topnet.fit(nn.Linear(4, 3), blobs(n=40), validation_data=blobs(n=10), epochs=1, batch_size=16, augment=augment, verbose=0)
     assert calls == [16, 16, 8]
+
+
+def test_penalty_is_added_to_the_training_loss_only():
+    x, y = blobs(n=32)
+    model = nn.Linear(4, 3)
+    l2 = lambda m: 0.5 * (m.weight ** 2).sum()  # noqa: E731
+    history = topnet.fit(model, (x, y), validation_data=(x, y), epochs=1, batch_size=32, optimizer="sgd", lr=0.0,
+                         penalty=l2, verbose=0)
+    expected = l2(model).item()
+    assert history.history["penalty"][0] == pytest.approx(expected, rel=1e-5)
+    assert history.history["loss"][0] == pytest.approx(history.history["val_loss"][0] + expected, rel=1e-5)

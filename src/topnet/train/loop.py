@@ -86,7 +86,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         device: str | torch.device = "auto", precision: str = "float32",
         clip_value: float | None = None, clip_norm: float | None = None, initial_epoch: int = 0,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        verbose: int = 1) -> History:
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None, verbose: int = 1) -> History:
     """Train ``model`` on ``data`` the way Keras's ``Model.fit`` does, and return its History.
 
     Args:
@@ -117,6 +117,9 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         clip_norm: clip the global gradient norm to ``clip_norm``.
         initial_epoch: epoch to start at (to continue a saved model's training).
         augment: ``(x_batch, generator) -> x_batch`` applied to training batches only.
+        penalty: ``model -> scalar tensor`` added to each training batch's loss before the
+            backward pass (L1/L2 weight penalties, as Keras's regularization losses); the
+            logged training ``loss`` includes it, as in Keras, and ``penalty`` is logged alone.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
 
     Returns:
@@ -160,7 +163,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
             objective.reset()
             state.logs = {}
             _call(callbacks, "on_epoch_begin", state)
-            _train_epoch(state, callbacks, batches, objective, autocast, start_batch, augment, clip_value, clip_norm)
+            _train_epoch(state, callbacks, batches, objective, autocast, start_batch, augment, penalty, clip_value, clip_norm)
             start_batch = 0
             state.logs = {**objective.logs(), **_validate(model, validation, autocast)}
             state.logs["learning_rate"] = state.learning_rate
@@ -174,7 +177,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
 
 def _train_epoch(state: TrainState, callbacks: list[Callback], batches: TensorBatches, objective: Objective,
                  autocast: contextlib.AbstractContextManager, start_batch: int, augment: Callable | None,
-                 clip_value: float | None, clip_norm: float | None) -> None:
+                 penalty: Callable | None, clip_value: float | None, clip_norm: float | None) -> None:
     """One pass over the training batches: forward, loss, backward, clip, step."""
     model, optimizer = state.model, state.optimizer
     for state.batch, (xb, yb) in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
@@ -184,7 +187,7 @@ def _train_epoch(state: TrainState, callbacks: list[Callback], batches: TensorBa
         optimizer.zero_grad(set_to_none=True)
         with autocast:
             outputs = call_model(model, xb)
-        state.loss = objective(_float32(outputs), yb)
+        state.loss = objective(_float32(outputs), yb, penalty(model) if penalty is not None else None)
         state.loss.backward()
         _call(callbacks, "on_after_backward", state)
         if clip_value is not None:

@@ -114,14 +114,19 @@ class Objective:
             for metric in metrics:
                 metric.reset()
 
-    def __call__(self, outputs: Any, y: Any) -> torch.Tensor:
-        """The weighted total loss of one batch; also adds the batch to the running sums."""
+    def __call__(self, outputs: Any, y: Any, penalty: torch.Tensor | None = None) -> torch.Tensor:
+        """The weighted total loss of one batch (plus ``penalty``, a regularisation term); also
+        adds the batch to the running sums."""
         outputs, targets = name_outputs(outputs), self.targets(y)
         batch = int(next(iter(targets.values())).shape[0])
         parts = {name: self.losses[name](outputs[name], targets[name]) for name in self.output_names}
         total = sum(self.loss_weights[name] * value for name, value in parts.items())
+        if penalty is not None:
+            total = total + penalty
         with torch.no_grad():
             terms = {"loss": total, **({self._key(n, "loss"): v for n, v in parts.items()} if self.multi_output else {})}
+            if penalty is not None:
+                terms["penalty"] = penalty
             for key, value in terms.items():
                 value = value.detach().float() * batch
                 self._sums[key] = self._sums[key] + value if key in self._sums else value
