@@ -61,3 +61,30 @@ def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
 def test_models_lists_the_builders(capsys):
     assert main(["models"]) == 0
     assert "small_convnet" in capsys.readouterr().out
+
+
+def test_train_on_a_csv_with_categorical_columns_picks_an_mlp(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["size,city,label"]
+    for _ in range(90):
+        city = rng.choice(["paris", "oslo", "rome"])
+        size = rng.normal()
+        rows.append(f"{size:.3f},{city},{'big' if size > 0 else 'small'}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--target", "label", "--epochs", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "mlp" and config["class_names"] == ["big", "small"]
+    assert config["input_shape"] == [5]  # 1 numeric + one-hot of 3 cities and "<missing>"
+    assert "accuracy" in json.loads((out / "metrics.json").read_text())["test"]
+
+
+def test_train_regression_on_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 5)).astype(np.float32)
+    np.savez(tmp_path / "r.npz", x=x, y=(x.sum(1) * 3).astype(np.float32))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "r.npz"), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"loss", "mae"}

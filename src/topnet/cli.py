@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default="fashion-mnist", help="dataset name or a .npz / .csv path")
     train.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
     train.add_argument("--target", default=None, help="target column (CSV files)")
-    train.add_argument("--model", default="small_convnet", help="model builder name (see `topnet models`)")
+    train.add_argument("--model", default="auto", help="model builder name (see `topnet models`); auto: "
+                       "small_convnet for images, mlp otherwise")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--optimizer", default="adam", help="sgd, adagrad, adadelta, rmsprop, adam, adamax, nadam, adamw")

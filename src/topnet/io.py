@@ -193,8 +193,8 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, *, config: dict[
 def _json_default(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
-    if hasattr(value, "item"):
-        return value.item()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
+        return value.tolist()
     raise TypeError(f"config value {value!r} of type {type(value).__name__} is not JSON-serialisable; "
                     "use numbers, strings, lists and dicts in builder arguments and metadata")
 

@@ -32,7 +32,8 @@ class TrainConfig:
         out: the run directory.
         data_path: where the named dataset's files are, when not in the usual places.
         target: the target column of a CSV file.
-        model: a registered model builder (``topnet.nn.list_models()``).
+        model: a registered model builder (``topnet.nn.list_models()``); ``auto`` picks
+            ``small_convnet`` for images (channels, height, width) and ``mlp`` otherwise.
         epochs / batch_size / optimizer / lr: as in ``topnet.fit``.
         valid / test: fractions held out; ``test`` only applies when the dataset has no test split.
         schedule: ``cosine`` (decay to 0 over all epochs, per step) or ``constant``.
@@ -47,7 +48,7 @@ class TrainConfig:
     out: str = "runs/train"
     data_path: str | None = None
     target: str | None = None
-    model: str = "small_convnet"
+    model: str = "auto"
     epochs: int = 3
     batch_size: int = 128
     optimizer: str = "adam"
@@ -104,8 +105,9 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     task, width, loss, metrics = _task(splits.train)
     input_shape = list(np.shape(splits.train.x)[1:])
     torch.manual_seed(config.seed)  # the model's initial weights (the CLI is allowed global seeding)
-    model = create_model(config.model, input_shape=input_shape, num_classes=width)
-    resolved = {**dataclasses.asdict(config), "task": task, "loss": loss, "metrics": metrics,
+    name = config.model if config.model != "auto" else ("small_convnet" if len(input_shape) == 3 else "mlp")
+    model = create_model(name, input_shape=input_shape, num_classes=width)
+    resolved = {**dataclasses.asdict(config), "model": name, "task": task, "loss": loss, "metrics": metrics,
                 "input_shape": input_shape, "class_names": splits.train.class_names,
                 "splits": {name: len(data) for name, data in splits.items()}}
     run.write_json("config.json", resolved)

@@ -92,6 +92,6 @@ def _plain(value: Any) -> Any:
         return list(value)
     if isinstance(value, Path):
         return str(value)
-    if hasattr(value, "item"):
-        return value.item()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
+        return value.tolist()
     return repr(value)
