@@ -79,4 +79,6 @@ def config_of(model: torch.nn.Module) -> dict[str, Any] | None:
 
 
 def _import_builtin() -> None:
-    from topnet.nn.models import basic  # noqa: F401  (registers the built-in builders)
+    # importing the modules registers the built-in builders
+    from topnet.nn.models import (basic, convnets, inception, presets, resnet, selu,  # noqa: F401
+                                  wide_and_deep, xception)

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from topnet.errors import format_message
+from topnet.nn.activations import get_activation
+from topnet.nn.init import initialize, initializer_for
 from topnet.nn.models import register_model
 
 __all__ = ["mlp", "small_convnet"]
@@ -18,27 +20,70 @@ def _check_classes(num_classes: int) -> None:
         raise ValueError(format_message("num_classes", num_classes, "a positive int (1 for regression or a binary logit)"))
 
 
+def _check_rate(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+        raise ValueError(format_message(name, value, "a rate in [0, 1)"))
+
+
+def _check_widths(name: str, values: Sequence[int], allow_empty: bool = True) -> list[int]:
+    widths = list(values) if isinstance(values, (list, tuple)) else None
+    if widths is None or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths) \
+            or (not widths and not allow_empty):
+        raise ValueError(format_message(name, values, "a list of positive ints"))
+    return widths
+
+
+def _image_shape(input_shape: Sequence[int], builder: str) -> tuple[int, int, int]:
+    """``(channels, height, width)`` from ``input_shape``, or a ValueError naming ``builder``."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3 \
+            or any(not isinstance(d, int) or d < 1 for d in input_shape):
+        raise ValueError(format_message("input_shape", input_shape, f"(channels, height, width) for {builder!r}",
+                                        "use 'mlp' or 'selu_mlp' for flat inputs"))
+    return int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
+
+
+def _initialize(model: nn.Module, initializer: str | None, activation: str) -> nn.Module:
+    """Apply ``initializer`` ("auto": the one that suits ``activation``; None: PyTorch's default)."""
+    if initializer is None:
+        return model
+    return initialize(model, initializer_for(activation) if initializer == "auto" else initializer)
+
+
 @register_model("mlp")
 def mlp(input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (300, 100),
-        dropout: float = 0.0) -> nn.Module:
-    """A multilayer perceptron: flatten, then Dense-ReLU layers, then a linear output (logits).
+        dropout: float = 0.0, activation: str = "relu", initializer: str | None = None,
+        batch_norm: bool = False) -> nn.Module:
+    """A multilayer perceptron: flatten, then dense hidden layers, then a linear output (logits).
 
     Args:
         input_shape: shape of one sample, e.g. ``(1, 28, 28)`` or ``(20,)``.
         num_classes: output units.
         hidden: widths of the hidden layers.
         dropout: dropout rate after each hidden layer.
+        activation: hidden activation name (``topnet.nn.get_activation``).
+        initializer: weight initialiser name (``topnet.nn.INITIALIZERS``), ``"auto"`` for the one
+            that suits ``activation`` (``initializer_for``), or None for PyTorch's default.
+        batch_norm: Linear (no bias) → BatchNorm → activation in each hidden layer.
+
+    Example:
+        >>> net = mlp((20,), 3, hidden=(16,), activation="elu", initializer="auto", batch_norm=True)
+        >>> [type(m).__name__ for m in net]
+        ['Flatten', 'Linear', 'BatchNorm1d', 'ELU', 'Linear']
     """
     _check_classes(num_classes)
+    _check_rate("dropout", dropout)
     layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(input_shape)
-    for units in hidden:
-        layers += [nn.Linear(width, units), nn.ReLU()]
+    for units in _check_widths("hidden", hidden):
+        if batch_norm:
+            layers += [nn.Linear(width, units, bias=False), nn.BatchNorm1d(units), get_activation(activation)]
+        else:
+            layers += [nn.Linear(width, units), get_activation(activation)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = units
     layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+    return _initialize(nn.Sequential(*layers), initializer, activation)
 
 
 @register_model("small_convnet")
