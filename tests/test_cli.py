@@ -88,3 +88,14 @@ def test_train_regression_on_npz(tmp_path):
     assert main(["train", "--data", str(tmp_path / "r.npz"), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) == {"loss", "mae"}
+
+
+def test_train_wide_and_deep_on_a_csv(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = ["size,city,label"] + [f"{rng.normal():.3f},{rng.choice(['a', 'b'])},{rng.integers(0, 2)}" for _ in range(60)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--target", "label", "--model", "wide_and_deep",
+                 "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_arguments"] == {"num_classes": 2, "num_numeric": 1, "categorical_sizes": [3]}

@@ -77,8 +77,23 @@ def _prepare(config: TrainConfig) -> tuple[Splits, dict[str, Any]]:
     splits = load(config.data, path=config.data_path, target=config.target)
     splits = split(splits, valid=config.valid, blend=0.0, test=config.test, seed=config.seed)
     splits, standardizers = standardize(splits)
-    splits = flatten_tabular(splits)
+    if config.model != "wide_and_deep":  # it embeds the categorical codes itself
+        splits = flatten_tabular(splits)
     return splits, {key: s.state_dict() for key, s in standardizers.items()}
+
+
+def _model_arguments(name: str, train: Dataset, width: int) -> dict[str, Any]:
+    """The builder's arguments for this data: input shape and classes (and, for wide_and_deep,
+    the numeric width and each categorical column's vocabulary size)."""
+    if name != "wide_and_deep":
+        return {"input_shape": list(np.shape(train.x)[1:]), "num_classes": width}
+    if not isinstance(train.x, dict):
+        raise ValueError(format_message("--model", name, "tabular data (a CSV with numeric/categorical columns)",
+                                        "use --model mlp for array inputs"))
+    columns = train.meta.get("categorical_columns", [])
+    return {"num_classes": width,
+            "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
+            "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
 
 
 def _task(train: Dataset) -> tuple[str, int, str, list[str]]:
@@ -103,12 +118,14 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     run = RunDir(config.out, overwrite=config.overwrite)
     splits, standardizers = _prepare(config)
     task, width, loss, metrics = _task(splits.train)
-    input_shape = list(np.shape(splits.train.x)[1:])
+    is_image = not isinstance(splits.train.x, dict) and np.ndim(splits.train.x) == 4
+    name = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
+    arguments = _model_arguments(name, splits.train, width)
     torch.manual_seed(config.seed)  # the model's initial weights (the CLI is allowed global seeding)
-    name = config.model if config.model != "auto" else ("small_convnet" if len(input_shape) == 3 else "mlp")
-    model = create_model(name, input_shape=input_shape, num_classes=width)
+    model = create_model(name, **arguments)
     resolved = {**dataclasses.asdict(config), "model": name, "task": task, "loss": loss, "metrics": metrics,
-                "input_shape": input_shape, "class_names": splits.train.class_names,
+                "model_arguments": arguments, "input_shape": arguments.get("input_shape"),
+                "class_names": splits.train.class_names,
                 "splits": {name: len(data) for name, data in splits.items()}}
     run.write_json("config.json", resolved)
     run.write_json("environment.json", environment(config.seed))
