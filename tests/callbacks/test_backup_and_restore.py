@@ -83,7 +83,7 @@ def test_corrupted_latest_backup_falls_back_to_the_previous(tmp_path):
 
 def test_no_good_backup_is_an_error_not_a_fresh_start(tmp_path):
     (tmp_path / "backup.pt").write_bytes(b"garbage" * 10)
-    with pytest.raises(CheckpointError, match="Refusing to start from scratch"):
+    with pytest.raises(CheckpointError, match="Refusing to start from scratch"), pytest.warns(RuntimeWarning, match="corrupted"):
         _fit(nn.Linear(3, 2), tmp_path, 2)
 
 

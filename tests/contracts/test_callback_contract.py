@@ -12,7 +12,7 @@ import topnet.callbacks as callbacks_module
 from topnet.callbacks import HOOKS, Callback
 
 EXPECTED = {"History", "BackupAndRestore", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
-            "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN"}
+            "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN", "MaxNorm", "Pruning"}
 
 
 def all_callback_classes():
@@ -22,7 +22,7 @@ def all_callback_classes():
 
 def test_every_documented_callback_is_exported():
     assert EXPECTED <= set(all_callback_classes())
-    assert len(all_callback_classes()) >= 9
+    assert len(all_callback_classes()) >= 11
 
 
 class Recorder(Callback):

@@ -5,10 +5,12 @@ from topnet.callbacks.csv_logger import CSVLogger
 from topnet.callbacks.early_stopping import EarlyStopping
 from topnet.callbacks.history import History
 from topnet.callbacks.learning_rate_scheduler import LearningRateScheduler
+from topnet.callbacks.max_norm import MaxNorm
 from topnet.callbacks.model_checkpoint import ModelCheckpoint
 from topnet.callbacks.progress_bar import ProgressBar
 from topnet.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from topnet.callbacks.terminate_on_nan import TerminateOnNaN
+from topnet.train.pruning import Pruning
 
 __all__ = [
     "HOOKS",
@@ -18,8 +20,10 @@ __all__ = [
     "CSVLogger",
     "EarlyStopping",
     "LearningRateScheduler",
+    "MaxNorm",
     "ModelCheckpoint",
     "ProgressBar",
+    "Pruning",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]

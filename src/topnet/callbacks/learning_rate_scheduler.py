@@ -1,4 +1,4 @@
-"""``LearningRateScheduler``: set the learning rate from a function of the epoch or the step."""
+"""``LearningRateScheduler``: set the learning rate (and momentum) from a function of the epoch or the step."""
 from __future__ import annotations
 
 import inspect
@@ -44,15 +44,22 @@ class LearningRateScheduler(Callback):
     number ``>= 0`` is accepted (Keras wants a Python or NumPy float); ``per="step"`` is new;
     ``verbose`` prints only with ``per="epoch"``.
 
+    With ``momentum_schedule`` (``index -> momentum``, e.g. ``one_cycle(...).momentum``), the
+    momentum is set at the same moments: ``momentum`` of SGD / RMSprop groups, ``beta1`` of
+    ``betas`` for the Adam family (as PyTorch's ``OneCycleLR`` does), and
+    ``logs["momentum"]`` holds it at each epoch end.
+
     Args:
         schedule: ``(index, lr) -> lr`` or ``index -> lr``.
         verbose: 1 prints the rate set at each epoch.
         per: ``"epoch"`` or ``"step"``.
+        momentum_schedule: ``index -> momentum`` in [0, 1), or None to leave momentum alone.
 
     Raises:
-        TypeError: ``schedule`` is not callable.
+        TypeError: ``schedule`` or ``momentum_schedule`` is not callable.
         ValueError: a bad ``per``; during training, a schedule value that is not a finite
-            number ``>= 0`` (the message names the epoch or step).
+            number ``>= 0`` (the message names the epoch or step), a momentum outside [0, 1),
+            or a momentum schedule for an optimizer without momentum (Adagrad, Adadelta).
 
     Example:
         >>> import torch
@@ -66,15 +73,20 @@ class LearningRateScheduler(Callback):
         0.025
     """
 
-    def __init__(self, schedule: Callable[..., float], verbose: int = 0, per: str = "epoch"):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0, per: str = "epoch",
+                 momentum_schedule: Callable[[int], float] | None = None):
         if not callable(schedule):
             raise TypeError(format_message("LearningRateScheduler schedule", schedule,
                                            "a function (index, lr) -> lr or index -> lr"))
         if per not in _PER:
             raise unknown_name("LearningRateScheduler per", per, _PER)
+        if momentum_schedule is not None and not callable(momentum_schedule):
+            raise TypeError(format_message("LearningRateScheduler momentum_schedule", momentum_schedule,
+                                           "a function index -> momentum, or None", "e.g. one_cycle(...).momentum"))
         self.schedule = schedule
         self.verbose = verbose
         self.per = per
+        self.momentum_schedule = momentum_schedule
         self._two_arguments = _takes_two_arguments(schedule)
 
     def on_epoch_begin(self, state: TrainState) -> None:
@@ -89,6 +101,8 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, state: TrainState) -> None:
         state.logs["learning_rate"] = state.learning_rate
+        if self.momentum_schedule is not None and state.optimizer is not None:
+            state.logs["momentum"] = _get_momentum(state.optimizer.param_groups[0])
 
     def _apply(self, state: TrainState, index: int) -> float:
         if self._two_arguments:
@@ -101,4 +115,28 @@ class LearningRateScheduler(Callback):
                                             "a finite float >= 0", "return a Python float, e.g. float(lr)"))
         lr = float(lr)
         state.set_learning_rate(lr)
+        if self.momentum_schedule is not None:
+            self._apply_momentum(state, index)
         return lr
+
+    def _apply_momentum(self, state: TrainState, index: int) -> None:
+        momentum = self.momentum_schedule(index)
+        valid = isinstance(momentum, numbers.Real) and not isinstance(momentum, bool) and 0 <= momentum < 1
+        if not valid:
+            raise ValueError(format_message(f"LearningRateScheduler momentum_schedule at {self.per} {index}",
+                                            momentum, "a float in [0, 1)"))
+        if state.optimizer is None:
+            return
+        for group in state.optimizer.param_groups:
+            if "betas" in group:  # Adam family: beta1 is the momentum
+                group["betas"] = (float(momentum), *tuple(group["betas"])[1:])
+            elif "momentum" in group:
+                group["momentum"] = float(momentum)
+            else:
+                raise ValueError(format_message(
+                    "momentum_schedule", f"an optimizer without momentum ({type(state.optimizer).__name__})",
+                    "SGD, RMSprop or an Adam-family optimizer", "drop momentum_schedule or change the optimizer"))
+
+
+def _get_momentum(group: dict) -> float:
+    return float(group["betas"][0]) if "betas" in group else float(group.get("momentum", 0.0))

@@ -55,8 +55,9 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 def _order_callbacks(callbacks: Sequence[Callback] | None, history: History | None,
                      verbose: int) -> tuple[list[Callback], History]:
-    """History first, then BackupAndRestore (it restores before others begin), the user's
-    callbacks in their order, and the progress bar last (it prints what others put in logs)."""
+    """BackupAndRestore first (it restores before the others begin), the user's callbacks in
+    their order, then History and the progress bar (they record and print what the others put
+    into the logs, e.g. ReduceLROnPlateau's learning rate)."""
     from topnet.callbacks.backup_and_restore import BackupAndRestore
     from topnet.callbacks.progress_bar import ProgressBar
 
@@ -71,7 +72,7 @@ def _order_callbacks(callbacks: Sequence[Callback] | None, history: History | No
     if verbose and not bars:
         bars = [ProgressBar(verbose=verbose)]
     rest = [c for c in callbacks if c not in backups and c not in bars and c is not history]
-    return [history, *backups, *rest, *bars], history
+    return [*backups, *rest, history, *bars], history
 
 
 def _call(callbacks: list[Callback], hook: str, state: TrainState) -> None:
@@ -105,8 +106,8 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
             or a dict ``{output: [...]}``.
         loss_weights: a weight per output (dict or list); the logged ``loss`` is the weighted sum.
         validation_data: evaluated after each epoch; its logs get the ``val_`` prefix.
-        callbacks: ``topnet.callbacks`` objects; hooks run in list order, with ``History``
-            first, ``BackupAndRestore`` next and the progress bar last.
+        callbacks: ``topnet.callbacks`` objects; hooks run in list order, with
+            ``BackupAndRestore`` first and ``History`` and the progress bar last.
         shuffle: reshuffle each epoch (the order comes from ``seed`` and the epoch number).
         seed: seeds the shuffle and the augmentation generator; dropout and other layers use
             torch's global generator, which ``BackupAndRestore`` saves and restores.
