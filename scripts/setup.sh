@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-python3}
 
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
+command -v dot >/dev/null || apt_packages+=(graphviz)          # plot_model
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         echo "setup: apt-get install ${apt_packages[*]}"
@@ -24,4 +25,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # torch first and pinned: a plain `torch` requirement would pull a multi-GB CUDA build.
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[test,tensorboard,mnist1d]"
+"$VENV/bin/pip" install -q -e ".[test,tensorboard,mnist1d,plots,onnx]"

@@ -107,3 +107,13 @@ def test_create_model_errors():
         create_model("mpl", input_shape=[4], num_classes=2)
     with pytest.raises(TypeError, match="unexpected arguments"):
         create_model("mlp", input_shape=[4], num_classes=2, widht=3)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_writer(tmp_path / "f.txt", "w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

@@ -66,8 +66,11 @@ class BackupAndRestore(Callback):
         return self.backup_dir / "backup.prev.pt"
 
     def on_fit_begin(self, state: TrainState) -> None:
-        self._clean_leftovers()
+        if state.is_main_process:
+            self._clean_leftovers()
         backup = self._read_good_backup()
+        if state.world_size > 1:  # every process has read the backup before rank 0 writes the next one
+            torch.distributed.barrier()
         if backup is None:
             return
         state.model.load_state_dict(backup["model"])
@@ -98,6 +101,8 @@ class BackupAndRestore(Callback):
     # -- writing ---------------------------------------------------------------------------
 
     def _write(self, state: TrainState) -> None:
+        if not state.is_main_process:  # every process restores; only rank 0 writes
+            return
         others = [c for c in state.callbacks if c is not self]
         payload = {
             "format": "topnet.backup",

@@ -16,6 +16,10 @@ points and no others (``train/loop.py`` is their only caller):
         on_epoch_end(state)      state.logs holds the epoch's metrics, val_ ones included
     on_fit_end(state)            always, also after an exception (called from ``finally``)
 
+In data-parallel training every process runs the callbacks on the same (all-reduced) logs, so
+they decide alike; those with ``main_process_only = True`` (file writers, progress bars) run
+on rank 0 alone.
+
 Callbacks stop training only by setting ``state.stop_training = True``; the loop checks it
 after ``on_batch_end`` and after ``on_epoch_end``. A callback whose progress must survive a
 killed run (patience counters, best values) returns it from ``state_dict`` and takes it back
@@ -49,6 +53,9 @@ class Callback:
         ...     def on_epoch_end(self, state):
         ...         print(state.epoch, round(state.logs["loss"], 2))
     """
+
+    #: In data-parallel training, run only on rank 0 (callbacks that write files or print).
+    main_process_only: bool = False
 
     def on_fit_begin(self, state: TrainState) -> None:
         """Called once before the first epoch."""

@@ -50,6 +50,8 @@ class CSVLogger(Callback):
         0,0.75,0.5
     """
 
+    main_process_only = True  # writes files / prints: rank 0 only in data-parallel training
+
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(format_message("CSVLogger separator", separator, "one character",

@@ -100,6 +100,8 @@ class ModelCheckpoint(Callback):
         True
     """
 
+    main_process_only = True  # writes files / prints: rank 0 only in data-parallel training
+
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
                  save_freq: str | int = "epoch", initial_value_threshold: float | None = None):

@@ -87,6 +87,8 @@ class ProgressBar(Callback):
         True
     """
 
+    main_process_only = True  # writes files / prints: rank 0 only in data-parallel training
+
     def __init__(self, verbose: int = 1, refresh_per_second: float = 4, file: IO[str] | None = None):
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(format_message("ProgressBar verbose", verbose, "0 (silent), 1 (bar) or 2 (one line per epoch)"))

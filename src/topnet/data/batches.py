@@ -84,6 +84,9 @@ class TensorBatches:
         seed: the permutation for epoch ``e`` comes from ``seed`` and ``e``; a resumed run gets
             the same order.
         drop_last: drop a final batch smaller than ``batch_size``.
+        num_shards / shard: in data-parallel training, each global batch is split between
+            ``num_shards`` processes and this one takes every ``num_shards``-th sample from
+            position ``shard``.
 
     Example:
         >>> batches = TensorBatches(torch.arange(10.0), torch.arange(10), batch_size=4, seed=0)
@@ -92,7 +95,7 @@ class TensorBatches:
     """
 
     def __init__(self, x: Tree, y: Tree | None, batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, num_shards: int = 1, shard: int = 0):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(format_message("batch_size", batch_size, "a positive int", "try batch_size=32"))
         self.x = x
@@ -101,6 +104,8 @@ class TensorBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.num_shards = num_shards
+        self.shard = shard
         self.num_samples = num_samples(x, *([y] if y is not None else []))
         if self.num_samples == 0:
             raise DataError("data: got 0 samples; expected at least one; check the dataset or split fractions")
@@ -124,7 +129,7 @@ class TensorBatches:
         order = self.order(epoch)
         for index in range(start_batch, len(self)):
             take = order[index * self.batch_size:(index + 1) * self.batch_size]
-            yield self.take(take)
+            yield self.take(take[self.shard::self.num_shards])
 
     def take(self, indices: torch.Tensor) -> tuple[Tree, Tree | None]:
         """The samples at ``indices`` (a 1-D index tensor on the data's device)."""

@@ -7,6 +7,7 @@ device once; a batch is an index slice; nothing per step forces a device sync.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from topnet.seeding import make_generator
 from topnet.train.checks import call_model, check_against_model, check_finite_inputs
 from topnet.train.objective import Objective
 from topnet.train.optimizers import get_optimizer
+from topnet.train.distributed import setup_distributed
 from topnet.train.state import TrainState
 
 __all__ = ["fit", "evaluate", "predict", "resolve_device"]
@@ -28,7 +30,9 @@ __all__ = ["fit", "evaluate", "predict", "resolve_device"]
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → CUDA when available, else CPU; anything else as ``torch.device``."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # torchrun: one GPU per process
     try:
         return torch.device(device)
     except RuntimeError:
@@ -142,20 +146,26 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         if not isinstance(value, int) or value < 0:
             raise ValueError(format_message(name, value, "a non-negative int"))
     device = resolve_device(device)
+    context = setup_distributed(device)
     autocast = _autocast(device, precision)
     x, y = to_tensors(_unpack(data, "data"), device)
     check_finite_inputs(x, y, "training")
-    batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+    batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed,
+                            num_shards=context.world_size, shard=context.rank)
     model.to(device)
     objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
     check_against_model(model, objective, x, y, "training")
     validation = _prepare_validation(model, objective, validation_data, batch_size, device)
     optimizer = get_optimizer(optimizer, model.parameters(), lr=lr)
-    callbacks, history = _order_callbacks(callbacks, None, verbose)
+    callbacks, history = _order_callbacks(callbacks, None, verbose if context.rank == 0 else 0)
+    if context.rank != 0:  # only rank 0 writes files and prints
+        callbacks = [c for c in callbacks if not c.main_process_only]
     state = TrainState(model=model, optimizer=optimizer, epochs=epochs, epoch=initial_epoch,
                        steps_per_epoch=len(batches), step=initial_epoch * len(batches), seed=seed,
                        generator=make_generator(seed, "augment", device=device),
-                       running_logs=objective.logs, callbacks=callbacks)
+                       running_logs=objective.logs, callbacks=callbacks,
+                       rank=context.rank, world_size=context.world_size)
+    train_model = context.wrap(model, device)  # DistributedDataParallel when under torchrun
     try:
         _call(callbacks, "on_fit_begin", state)
         start_batch = state.batch
@@ -164,9 +174,10 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
             objective.reset()
             state.logs = {}
             _call(callbacks, "on_epoch_begin", state)
-            _train_epoch(state, callbacks, batches, objective, autocast, start_batch, augment, penalty, clip_value, clip_norm)
+            _train_epoch(state, train_model, callbacks, batches, objective, autocast, start_batch, augment, penalty,
+                         clip_value, clip_norm)
             start_batch = 0
-            state.logs = {**objective.logs(), **_validate(model, validation, autocast)}
+            state.logs = {**objective.logs(context.all_reduce_sum), **_validate(model, validation, autocast)}
             state.logs["learning_rate"] = state.learning_rate
             _call(callbacks, "on_epoch_end", state)
             state.epoch += 1
@@ -176,10 +187,15 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     return history
 
 
-def _train_epoch(state: TrainState, callbacks: list[Callback], batches: TensorBatches, objective: Objective,
+def _train_epoch(state: TrainState, train_model: torch.nn.Module, callbacks: list[Callback],
+                 batches: TensorBatches, objective: Objective,
                  autocast: contextlib.AbstractContextManager, start_batch: int, augment: Callable | None,
                  penalty: Callable | None, clip_value: float | None, clip_norm: float | None) -> None:
-    """One pass over the training batches: forward, loss, backward, clip, step."""
+    """One pass over the training batches: forward, loss, backward, clip, step.
+
+    ``train_model`` is ``state.model`` itself, or its DistributedDataParallel wrapper (which
+    averages the gradients over the processes during ``backward``).
+    """
     model, optimizer = state.model, state.optimizer
     for state.batch, (xb, yb) in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
         _call(callbacks, "on_batch_begin", state)
@@ -187,7 +203,7 @@ def _train_epoch(state: TrainState, callbacks: list[Callback], batches: TensorBa
             xb = _augment(augment, xb, state.generator)
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            outputs = call_model(model, xb)
+            outputs = call_model(train_model, xb)
         state.loss = objective(_float32(outputs), yb, penalty(model) if penalty is not None else None)
         state.loss.backward()
         _call(callbacks, "on_after_backward", state)

@@ -11,7 +11,7 @@ host.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -136,13 +136,26 @@ class Objective:
         self._count += batch
         return total
 
-    def logs(self) -> dict[str, float]:
-        """The epoch's means so far, as floats (synchronises with the device once)."""
+    def logs(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+        """The epoch's means so far, as floats (synchronises with the device once).
+
+        Args:
+            reduce: sums a tensor over data-parallel processes (all-reduce); the means are then
+                over every process's samples.
+        """
         if self._count == 0:
             return {}
-        values = {key: value / self._count for key, value in self._sums.items()}
+        totals = dict(self._sums)
+        counts = {key: self._count for key in totals}
         for name, metrics in self.metrics.items():
             for metric in metrics:
-                values[self._key(name, metric.name)] = metric.compute()
-        stacked = torch.stack([v.float().reshape(()) for v in values.values()]).cpu().tolist()
-        return dict(zip(values, stacked))
+                key = self._key(name, metric.name)
+                totals[key] = metric.total if metric.total is not None else torch.zeros(())
+                counts[key] = metric.count
+        device = next(iter(self._sums.values())).device
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        packed = torch.stack([torch.stack([t.to(device, dtype).reshape(()) for t in totals.values()]),
+                              torch.tensor(list(counts.values()), dtype=dtype, device=device)])
+        if reduce is not None:
+            packed = reduce(packed)
+        return dict(zip(totals, (packed[0] / packed[1]).cpu().tolist()))

@@ -41,6 +41,7 @@ class TrainState:
             stopping); ``on_fit_end`` sees False when it runs because of an exception.
         callbacks: every callback of this fit, in hook order (``BackupAndRestore`` saves and
             restores their ``state_dict``).
+        rank / world_size: this process's place in data-parallel training (0 and 1 otherwise).
         extra: scratch space for callbacks that need to share state (keyed by callback name);
             ``extra["resumed"]`` is True when ``BackupAndRestore`` restored a backup.
     """
@@ -60,6 +61,13 @@ class TrainState:
     running_logs: Callable[[], dict[str, float]] = field(default=lambda: {})
     completed: bool = False
     callbacks: list[Any] = field(default_factory=list)
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0 (and in a plain, non-distributed run): the process that writes files."""
+        return self.rank == 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
