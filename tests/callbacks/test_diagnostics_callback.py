@@ -53,10 +53,11 @@ def test_first_reading_equals_diagnose_on_the_same_batch():
 def test_vanishing_is_warned_once_and_logged_for_later_callbacks():
     after = LogsAfter()
     with pytest.warns(RuntimeWarning, match="vanish") as record:
-        topnet.fit(sigmoid_mlp(), data(), epochs=2, batch_size=16, callbacks=[Diagnostics(every_n_batches=2), after],
-                   verbose=0, device="cpu")
+        history = topnet.fit(sigmoid_mlp(), data(), epochs=2, batch_size=16, verbose=0, device="cpu",
+                             callbacks=[Diagnostics(every_n_batches=2), after])
     assert sum("vanish" in str(w.message) for w in record) == 1  # not repeated while it persists
     assert all(logs["grad_norm_ratio"] < 1e-3 and "saturated_fraction" in logs for logs in after.logs)
+    assert len(history.history["grad_norm_ratio"]) == 2
 
 
 def test_one_report_per_epoch_or_one_per_reading():

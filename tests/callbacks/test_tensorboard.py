@@ -77,7 +77,8 @@ def test_projector_config_and_embeddings(run):
 
 def test_hparams_with_final_metrics(run):
     root = load(run)
-    assert "hparams" in root.PluginTagToContent("hparams") or root.PluginTagToContent("hparams")
+    assert set(root.PluginTagToContent("hparams")) == {
+        "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"}
     assert {"hparam/val_loss", "hparam/accuracy"} <= set(root.Tags()["scalars"])
 
 

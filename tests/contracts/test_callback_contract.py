@@ -12,7 +12,8 @@ import topnet.callbacks as callbacks_module
 from topnet.callbacks import HOOKS, Callback
 
 EXPECTED = {"History", "BackupAndRestore", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
-            "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN", "MaxNorm", "Pruning"}
+            "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau", "TerminateOnNaN", "MaxNorm", "Pruning",
+            "Diagnostics", "TensorBoard"}
 
 
 def all_callback_classes():
@@ -22,7 +23,7 @@ def all_callback_classes():
 
 def test_every_documented_callback_is_exported():
     assert EXPECTED <= set(all_callback_classes())
-    assert len(all_callback_classes()) >= 11
+    assert len(all_callback_classes()) >= 13
 
 
 class Recorder(Callback):
@@ -76,7 +77,8 @@ def test_stop_training_stops_after_the_current_batch_and_still_ends_the_epoch():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED - {"BackupAndRestore", "ModelCheckpoint", "CSVLogger", "LearningRateScheduler"}))
-def test_state_dict_round_trips_through_a_weights_only_checkpoint(name, tmp_path):
+def test_state_dict_round_trips_through_a_weights_only_checkpoint(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # TensorBoard writes ./logs by default
     callback = all_callback_classes()[name]()
     topnet.fit(nn.Linear(3, 2), data(), validation_data=data(4), epochs=2, callbacks=[callback], verbose=0)
     path = tmp_path / "state.pt"

@@ -2,6 +2,7 @@
 from topnet.callbacks.backup_and_restore import BackupAndRestore
 from topnet.callbacks.base import HOOKS, Callback
 from topnet.callbacks.csv_logger import CSVLogger
+from topnet.callbacks.diagnostics import Diagnostics
 from topnet.callbacks.early_stopping import EarlyStopping
 from topnet.callbacks.history import History
 from topnet.callbacks.learning_rate_scheduler import LearningRateScheduler
@@ -9,6 +10,7 @@ from topnet.callbacks.max_norm import MaxNorm
 from topnet.callbacks.model_checkpoint import ModelCheckpoint
 from topnet.callbacks.progress_bar import ProgressBar
 from topnet.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from topnet.callbacks.tensorboard import TensorBoard
 from topnet.callbacks.terminate_on_nan import TerminateOnNaN
 from topnet.train.pruning import Pruning
 
@@ -18,6 +20,7 @@ __all__ = [
     "History",
     "BackupAndRestore",
     "CSVLogger",
+    "Diagnostics",
     "EarlyStopping",
     "LearningRateScheduler",
     "MaxNorm",
@@ -25,5 +28,6 @@ __all__ = [
     "ProgressBar",
     "Pruning",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]

@@ -24,8 +24,8 @@ class Diagnostics(Callback):
     findings: vanishing / exploding gradients, saturated units, dead ReLUs, each with a remedy).
 
     Each report's ``grad_norm_ratio``, ``dead_relu_fraction`` and ``saturated_fraction`` go into
-    ``state.logs`` at the epoch end (callbacks after this one, e.g. ``CSVLogger`` or
-    ``TensorBoard``, see them). With ``file=None`` a finding of a kind not in the previous report
+    ``state.logs`` at the epoch end (so ``History`` records them, and so do callbacks listed after
+    this one, e.g. ``CSVLogger`` or ``TensorBoard``). In data-parallel training it runs on rank 0. With ``file=None`` a finding of a kind not in the previous report
     is emitted as a ``RuntimeWarning``; otherwise every report is printed to ``file`` (a text
     stream such as ``sys.stdout``, or a path, appended to).
 
@@ -52,6 +52,8 @@ class Diagnostics(Callback):
         >>> [row.name for row in report.layers]
         ['0', '1', '2']
     """
+
+    main_process_only = True  # prints and warns: rank 0 only in data-parallel training
 
     def __init__(self, every_n_batches: int = 20, on_epoch_end: bool = True, file: str | os.PathLike | TextIO | None = None):
         if not isinstance(every_n_batches, int) or isinstance(every_n_batches, bool) or every_n_batches < 1:

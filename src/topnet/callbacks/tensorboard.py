@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from topnet.callbacks.base import Callback
-from topnet.data.batches import to_tensors
+from topnet.data.batches import num_samples, to_tensors, tree_map
 from topnet.errors import format_message
+from topnet.train.checks import call_model
 from topnet.train.state import TrainState
 
 __all__ = ["TensorBoard"]
@@ -95,6 +96,8 @@ class TensorBoard(Callback):
         ['train', 'validation']
     """
 
+    main_process_only = True  # writes files: rank 0 only in data-parallel training
+
     def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 1, write_graph: bool = True,
                  write_images: bool = False, update_freq: str | int = "epoch", embeddings_freq: int = 0,
                  embeddings_data: Any = None, embeddings_metadata: Any = None, hparams: dict[str, Any] | None = None):
@@ -109,8 +112,9 @@ class TensorBoard(Callback):
         self.update_freq = update_freq
         self.embeddings_freq = _check_count("embeddings_freq", embeddings_freq)
         if self.embeddings_freq and embeddings_data is None:
-            raise ValueError(format_message("TensorBoard embeddings_data", None, "inputs or an (x, y) pair when "
-                                            f"embeddings_freq={embeddings_freq}", "pass embeddings_data=(x_val[:500], y_val[:500])"))
+            raise ValueError(format_message("TensorBoard embeddings_data", None,
+                                            f"inputs or an (x, y) pair when embeddings_freq={embeddings_freq}",
+                                            "pass embeddings_data=(x_val[:500], y_val[:500])"))
         self.embeddings_data = embeddings_data
         self.embeddings_metadata = embeddings_metadata
         if hparams is not None and not isinstance(hparams, Mapping):
@@ -141,7 +145,8 @@ class TensorBoard(Callback):
 
     def on_after_backward(self, state: TrainState) -> None:
         if self._histograms_due(state.epoch) and state.batch == state.steps_per_epoch - 1:
-            self._gradients = {name: p.grad.detach().clone() for name, p in state.model.named_parameters() if p.grad is not None}
+            self._gradients = {name: p.grad.detach().clone()  # a device copy: no sync
+                               for name, p in state.model.named_parameters() if p.grad is not None}
 
     def on_batch_end(self, state: TrainState) -> None:
         if not self._graph_done and self._example is not None:
@@ -314,24 +319,22 @@ def _penultimate_features(model: nn.Module, x: Any, batch_size: int = 256) -> to
     """``(N, D)``: the input of the last parameterised module to run (the classifier's input)."""
     order: list[nn.Module] = []
     owners = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
-    call = lambda xb: model(**xb) if isinstance(xb, Mapping) else model(xb)  # noqa: E731
-    rows = lambda start, stop: {k: v[start:stop] for k, v in x.items()} if isinstance(x, Mapping) else x[start:stop]  # noqa: E731
     handles = [m.register_forward_pre_hook(lambda m, args: order.append(m)) for m in owners]
     try:
         with _inference(model):
-            call(rows(0, 1))
+            call_model(model, tree_map(lambda t: t[:1], x))  # which module runs last?
     finally:
         for handle in handles:
             handle.remove()
     if not order:
-        raise ValueError(format_message("TensorBoard embeddings", type(model).__name__, "a model with a parameterised layer"))
+        raise ValueError(format_message("TensorBoard embeddings", type(model).__name__,
+                                        "a model with a parameterised layer"))
     chunks: list[torch.Tensor] = []
     handle = order[-1].register_forward_pre_hook(lambda m, args: chunks.append(args[0].detach().flatten(1).float().cpu()))
-    total = len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
     try:
         with _inference(model):
-            for start in range(0, total, batch_size):
-                call(rows(start, start + batch_size))
+            for start in range(0, num_samples(x), batch_size):
+                call_model(model, tree_map(lambda t: t[start:start + batch_size], x))
     finally:
         handle.remove()
     return torch.cat(chunks)

@@ -1,5 +1,6 @@
 """Training: ``fit``, ``evaluate``, ``predict``, losses, metrics, optimizers, schedules, the
 learning-rate range test, regularisation and pruning."""
+from topnet.train.diagnostics import Diagnosis, Finding, diagnose
 from topnet.train.loop import evaluate, fit, predict, resolve_device
 from topnet.train.lr_finder import LRFinderResult, lr_find
 from topnet.train.pruning import Pruning, apply_masks, prune, pruning_report, sparsity
@@ -16,7 +17,7 @@ from topnet.train.state import TrainState
 
 __all__ = [
     "fit", "evaluate", "predict", "resolve_device", "TrainState",
-    "lr_find", "LRFinderResult",
+    "lr_find", "LRFinderResult", "diagnose", "Diagnosis", "Finding",
     "power_decay", "exponential_decay", "piecewise_constant", "cosine_decay", "one_cycle", "OneCycle",
     "l1", "l2", "l1_l2", "penalty", "add_dropout", "dropout_layers",
     "prune", "apply_masks", "sparsity", "Pruning", "pruning_report",

@@ -72,8 +72,16 @@ class LayerStats(NamedTuple):
     saturated_fraction: float | None
 
 
+def _ratio(rms: list[float]) -> float:
+    """Bottom over top gradient RMS (nan with fewer than two weight layers)."""
+    if len(rms) < 2:
+        return math.nan
+    bottom, top = rms[0], rms[-1]
+    return bottom / top if top > 0 else (math.inf if bottom > 0 else math.nan)
+
+
 def _fmt(value: float | None, spec: str) -> str:
-    width = int(spec.split(".")[0])
+    width = int(spec.split(".")[0])  # "10.2e" -> 10
     return "-".rjust(width) if value is None else format(value, spec)
 
 
@@ -89,16 +97,14 @@ class Diagnosis:
         findings: ``Finding(kind, message, remedy)`` tuples.
     """
 
-    def __init__(self, layers: list[LayerStats], loss: float | None = None, saturated_count: tuple[float, int] = (0, 0),
-                 dead_count: tuple[float, int] = (0, 0)):
+    def __init__(self, layers: list[LayerStats], loss: float | None = None,
+                 saturated_count: tuple[float, int] = (0, 0), dead_count: tuple[float, int] = (0, 0)):
         self.layers = list(layers)
         self.loss = loss
         self.dead_relu_fraction = dead_count[0] / dead_count[1] if dead_count[1] else None
         self.saturated_fraction = saturated_count[0] / saturated_count[1] if saturated_count[1] else None
-        weights = [r for r in self.layers if r.grad_rms is not None and r.weighted]
-        self._weight_rms = [r.grad_rms for r in weights]
-        self.grad_norm_ratio = (self._weight_rms[0] / self._weight_rms[-1] if len(weights) >= 2 and self._weight_rms[-1] > 0
-                                else (math.inf if len(weights) >= 2 and self._weight_rms[0] > 0 else math.nan))
+        self._weight_rms = [r.grad_rms for r in self.layers if r.grad_rms is not None and r.weighted]
+        self.grad_norm_ratio = _ratio(self._weight_rms)
         self.findings = _findings(self)
 
     @property
@@ -118,13 +124,15 @@ class Diagnosis:
         return {k: float(v) for k, v in values.items() if v is not None}
 
     def __str__(self) -> str:
-        header = f"{'layer':<24} {'type':<12} {'grad norm':>10} {'grad rms':>10} {'act mean':>9} {'act std':>9} {'dead':>6} {'sat.':>6}"
+        header = (f"{'layer':<24} {'type':<12} {'grad norm':>10} {'grad rms':>10} {'act mean':>9} {'act std':>9} "
+                  f"{'dead':>6} {'sat.':>6}")
         lines = [header, "-" * len(header)]
         for r in self.layers:
             lines.append(f"{r.name[:24]:<24} {r.kind[:12]:<12} {_fmt(r.grad_norm, '10.2e')} {_fmt(r.grad_rms, '10.2e')} "
-                         f"{_fmt(r.act_mean, '9.3f')} {_fmt(r.act_std, '9.3f')} {_fmt(r.dead_fraction, '6.0%')} "
+                         f"{_fmt(r.act_mean, '9.3g')} {_fmt(r.act_std, '9.3g')} {_fmt(r.dead_fraction, '6.0%')} "
                          f"{_fmt(r.saturated_fraction, '6.0%')}")
-        lines.append(f"grad_norm_ratio (bottom/top RMS) = {self.grad_norm_ratio:.2e}" + (f"; loss = {self.loss:.4g}" if self.loss is not None else ""))
+        loss = f"; loss = {self.loss:.4g}" if self.loss is not None else ""
+        lines.append(f"grad_norm_ratio (bottom/top RMS) = {self.grad_norm_ratio:.2e}{loss}")
         lines += [f"[{f.kind}] {f.message}\n    remedy: {f.remedy}" for f in self.findings] or ["no problems found"]
         return "\n".join(lines)
 
@@ -146,6 +154,10 @@ def _geometric(rms: list[float]) -> tuple[float, float]:
     return 10 ** (slope * (n - 1)), r2
 
 
+def _worst(layers: list[LayerStats], key: str) -> LayerStats:
+    return max((r for r in layers if getattr(r, key) is not None), key=lambda r: getattr(r, key))
+
+
 def _findings(d: Diagnosis) -> list[Finding]:
     found, ratio = [], d.grad_norm_ratio
     change, r2 = _geometric(d._weight_rms)
@@ -162,11 +174,12 @@ def _findings(d: Diagnosis) -> list[Finding]:
         found.append(("vanishing", f"{d.saturated_fraction:.0%} of the sigmoid/tanh activations are saturated "
                                    f"(derivative < 0.01) and the bottom layer's gradient RMS is {ratio:.1e}× the top "
                                    "layer's: saturation is choking the gradient"))
-    worst = lambda key: max((r for r in d.layers if getattr(r, key) is not None), key=lambda r: getattr(r, key))  # noqa: E731
-    if d.saturated_fraction is not None and (w := worst("saturated_fraction")).saturated_fraction >= SATURATED_FRACTION:
+    w = _worst(d.layers, "saturated_fraction") if d.saturated_fraction is not None else None
+    if w is not None and w.saturated_fraction >= SATURATED_FRACTION:
         found.append(("saturated", f"{w.saturated_fraction:.0%} of the activations of {w.name!r} ({w.kind}) are "
                                    f"saturated ({d.saturated_fraction:.0%} over all sigmoid/tanh layers)"))
-    if d.dead_relu_fraction is not None and (w := worst("dead_fraction")).dead_fraction >= DEAD_FRACTION:
+    w = _worst(d.layers, "dead_fraction") if d.dead_relu_fraction is not None else None
+    if w is not None and w.dead_fraction >= DEAD_FRACTION:
         found.append(("dead_relu", f"{w.dead_fraction:.0%} of the units of {w.name!r} are dead (≤ 0 for every "
                                    f"sample; {d.dead_relu_fraction:.0%} over all ReLU layers)"))
     return [Finding(kind, message, _REMEDIES[kind]) for kind, message in found]
@@ -187,7 +200,9 @@ class Probe:
     def __init__(self, model: nn.Module):
         self.model = model
         self.names = {m: name or type(m).__name__ for name, m in model.named_modules()}
-        self.layers = [m for m in model.modules() if next(m.children(), None) is None or next(m.parameters(recurse=False), None) is not None]
+        is_leaf = lambda m: next(m.children(), None) is None  # noqa: E731
+        owns_params = lambda m: next(m.parameters(recurse=False), None) is not None  # noqa: E731
+        self.layers = [m for m in model.modules() if is_leaf(m) or owns_params(m)]
         self.params = {m: [p for p in m.parameters(recurse=False) if p.requires_grad] for m in self.layers}
         self.order: list[nn.Module] = []  # depth order: the order layers first ran in
         self._handles: list[Any] = []
@@ -237,7 +252,8 @@ class Probe:
         for module in (m for m in self.layers if self.params[m]):
             found = [g for p in self.params[module] if (g := (grads.get(p) if grads is not None else p.grad)) is not None]
             squares = [torch.linalg.vector_norm(g.detach().float()) ** 2 for g in found]
-            norms.append(torch.stack(squares).sum().sqrt() if squares else torch.zeros((), device=self.params[module][0].device))
+            zero = torch.zeros((), device=self.params[module][0].device)  # a layer without gradients (unused)
+            norms.append(torch.stack(squares).sum().sqrt() if squares else zero)
         if norms:
             stacked = torch.stack(norms)
             self._grads = stacked if self._grads is None else self._grads + stacked
@@ -249,33 +265,46 @@ class Probe:
         self._loss = value if self._loss is None else self._loss + value
         self.num_losses += 1
 
+    def _to_host(self) -> dict[tuple[str, nn.Module | None], list[float]]:
+        """Everything measured, as Python numbers keyed by (what, module): one device-to-host copy."""
+        named = [("grads", None, self._grads), ("loss", None, self._loss)]
+        keys = ("sums", "alive", "saturated")
+        named += [(key, m, acts[key]) for m, acts in self._acts.items() for key in keys if key in acts]
+        named = [(key, m, t) for key, m, t in named if t is not None]
+        if not named:
+            return {}
+        flat = torch.cat([t.float().reshape(-1) for _, _, t in named]).tolist()  # the one sync
+        host, start = {}, 0
+        for key, module, tensor in named:
+            host[(key, module)], start = flat[start:start + tensor.numel()], start + tensor.numel()
+        return host
+
+    def _row(self, module: nn.Module, host: dict, grad: float | None) -> LayerStats:
+        acts = self._acts.get(module, {"calls": 0, "values": 0})
+        sums, alive, saturated = (host.get((key, module)) for key in ("sums", "alive", "saturated"))
+        params = self.params.get(module, [])
+        return LayerStats(
+            name=self.names[module], kind=type(module).__name__, weighted=any(p.dim() >= 2 for p in params),
+            grad_norm=grad, grad_rms=None if grad is None else grad / math.sqrt(sum(p.numel() for p in params)),
+            act_mean=None if sums is None else sums[0] / acts["calls"],
+            act_std=None if sums is None else sums[1] / acts["calls"],
+            dead_fraction=None if alive is None else 1 - sum(alive) / len(alive),
+            saturated_fraction=None if saturated is None else saturated[0] / acts["values"])
+
     def diagnosis(self) -> Diagnosis:
         """A ``Diagnosis`` of the readings since the last one (one host sync), then ``reset``."""
-        tensors = [self._grads, self._loss] + [t for a in self._acts.values() for t in (a["sums"], a.get("alive"), a.get("saturated"))]
-        flat = iter(torch.cat([t.float().reshape(-1) for t in tensors if t is not None]).tolist() if any(
-            t is not None for t in tensors) else [])
-        take = lambda t: [next(flat) for _ in range(t.numel())] if t is not None else None  # noqa: E731
-        grads, loss = take(self._grads), take(self._loss)
+        host = self._to_host()
         param_layers = [m for m in self.layers if self.params[m]]
-        grad_of = dict(zip(param_layers, [g / self.num_gradient_readings for g in grads] if grads else []))
-        rows, dead, saturated = [], [0.0, 0], [0.0, 0]
-        for module in self.order + [m for m in param_layers if m not in self.order]:
-            acts = self._acts.get(module)
-            sums, alive, sat = (take(acts["sums"]), take(acts.get("alive")), take(acts.get("saturated"))) if acts else (None, None, None)
-            size = sum(p.numel() for p in self.params.get(module, []))
-            grad = grad_of.get(module)
-            dead_fraction = None if alive is None else 1 - sum(alive) / len(alive)
-            if alive is not None:
-                dead[0], dead[1] = dead[0] + len(alive) - sum(alive), dead[1] + len(alive)
-            if sat is not None:
-                saturated[0], saturated[1] = saturated[0] + sat[0], saturated[1] + acts["values"]
-            rows.append(LayerStats(self.names[module], type(module).__name__,
-                                   any(p.dim() >= 2 for p in self.params.get(module, [])), grad,
-                                   None if grad is None else grad / math.sqrt(size),
-                                   None if sums is None else sums[0] / acts["calls"],
-                                   None if sums is None else sums[1] / acts["calls"], dead_fraction,
-                                   None if sat is None else sat[0] / acts["values"]))
-        result = Diagnosis(rows, loss[0] / self.num_losses if loss else None, tuple(saturated), tuple(dead))
+        grads = [g / self.num_gradient_readings for g in host.get(("grads", None), [])]
+        mean_grad = dict(zip(param_layers, grads))
+        rows = [self._row(m, host, mean_grad.get(m)) for m in self.order + [m for m in param_layers if m not in self.order]]
+        alive = [values for (key, _), values in host.items() if key == "alive"]
+        saturating = [m for (key, m) in host if key == "saturated"]
+        loss = host.get(("loss", None))
+        result = Diagnosis(rows, loss=loss[0] / self.num_losses if loss else None,
+                           dead_count=(sum(len(a) - sum(a) for a in alive), sum(len(a) for a in alive)),
+                           saturated_count=(sum(host[("saturated", m)][0] for m in saturating),
+                                            sum(self._acts[m]["values"] for m in saturating)))
         self.reset()
         return result
 
@@ -347,7 +376,8 @@ def diagnose(model: nn.Module, data: Any, *, loss: Any = "cross_entropy", batch_
                 xb, yb = tree_map(lambda t: t[rows], x), tree_map(lambda t: t[rows], y)
                 outputs = call_model(model, xb)
                 value = Objective(list(name_outputs(outputs)), loss)(outputs, yb)
-                grads = torch.autograd.grad(value, params, allow_unused=True) if value.requires_grad else [None] * len(params)
+                grads = (torch.autograd.grad(value, params, allow_unused=True) if value.requires_grad
+                         else [None] * len(params))
                 probe.record_gradients(dict(zip(params, grads)))
                 probe.record_loss(value)
         return probe.diagnosis()
