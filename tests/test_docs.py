@@ -1,4 +1,5 @@
-"""The README's Python examples run as written."""
+"""The README's and docs/'s Python examples run as written (each file's blocks in order, in one
+namespace, as a reader runs them)."""
 from __future__ import annotations
 
 import re
@@ -6,26 +7,26 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+# Files with a dedicated test of their own (which also checks the printed output).
+OWN_TESTS = {"functional_api.md"}
+FILES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name not in OWN_TESTS)]
 
 
-def python_blocks():
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_readme_has_examples():
-    assert len(python_blocks()) >= 3
+def test_the_readme_has_examples():
+    assert len(python_blocks(ROOT / "README.md")) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_readme_example_runs(index, tmp_path, monkeypatch):
-    code = python_blocks()[index]
-    if 'load("fashion-mnist")' in code and not Path("/usr/share/datasets/fashion-mnist").exists():
-        pytest.fail("Fashion-MNIST missing: run scripts/setup.sh (installs dataset-fashion-mnist)")
+@pytest.mark.parametrize("path", [p for p in FILES if python_blocks(p)], ids=lambda p: p.name)
+def test_examples_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    # Blocks build on earlier ones (imports, the model), as a reader runs them.
-    for earlier in python_blocks()[:index]:
-        if 'load("fashion-mnist")' not in earlier:
-            exec(compile(earlier, "README.md", "exec"), namespace)
-    exec(compile(code, "README.md", "exec"), namespace)
+    for index, code in enumerate(python_blocks(path)):
+        if 'load("fashion-mnist")' in code:
+            assert Path("/usr/share/datasets/fashion-mnist").exists(), \
+                "Fashion-MNIST missing: run scripts/setup.sh (installs dataset-fashion-mnist)"
+        exec(compile(code, f"{path.name}[block {index}]", "exec"), namespace)
