@@ -10,6 +10,8 @@ PYTHON=${PYTHON:-python3}
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
 command -v dot >/dev/null || apt_packages+=(graphviz)          # plot_model
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)   # shared studies (tests start it on loopback)
+command -v chromium >/dev/null || apt_packages+=(chromium)     # the report's render test
 if [ ${#apt_packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         echo "setup: apt-get install ${apt_packages[*]}"
@@ -25,4 +27,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # torch first and pinned: a plain `torch` requirement would pull a multi-GB CUDA build.
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[test,tensorboard,mnist1d,plots,onnx]"
+"$VENV/bin/pip" install -q -e ".[test,tensorboard,mnist1d,plots,onnx,tune,ensemble]"

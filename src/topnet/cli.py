@@ -3,6 +3,10 @@
     topnet datasets                       which datasets are found where
     topnet models                         the registered model builders
     topnet train --data fashion-mnist --epochs 3 --out runs/fm
+    topnet tune --data fashion-mnist --budget 10m --out runs/search
+    topnet worker --study NAME --storage postgresql://...
+    topnet ensemble --run runs/search
+    topnet report DIR
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ _EPILOG = """examples:
   topnet train --data fashion-mnist --epochs 3 --out runs/fm
   topnet train --data my.csv --target price --model mlp --epochs 20 --patience 3
   topnet train --data cifar10 --data-path ~/data/cifar-10-batches-py --epochs 10
+  topnet tune --data fashion-mnist --budget 10m --out runs/search
+  topnet ensemble --run runs/search
 
 A killed `topnet train` resumes from its last epoch when run again with the same --out.
 """
@@ -57,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run directory (default: runs/DATA-TIMESTAMP)")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    from topnet.ensemble.cli_commands import add_ensemble_parser
+    from topnet.report.cli_commands import add_report_parser
+    from topnet.tune.cli_commands import add_tune_parser, add_worker_parser
+
+    add_tune_parser(commands)
+    add_worker_parser(commands)
+    add_ensemble_parser(commands)
+    add_report_parser(commands)
     return parser
 
 
@@ -102,13 +116,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models()
         if args.command == "train":
             return _train(args)
+        if args.command in ("tune", "worker"):
+            from topnet.tune.cli_commands import run_tune, run_worker
+
+            return run_tune(args) if args.command == "tune" else run_worker(args)
+        if args.command == "ensemble":
+            from topnet.ensemble.cli_commands import run_ensemble
+
+            return run_ensemble(args)
+        if args.command == "report":
+            from topnet.report.cli_commands import run_report
+
+            return run_report(args)
         parser.print_help()
         return 0
-    except (TopnetError, ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
+    except (TopnetError, ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError, RuntimeError) as error:
         print(f"topnet: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("topnet: interrupted; run the same command again to resume from the last epoch", file=sys.stderr)
+        print("topnet: interrupted; run the same command again to resume (from the last epoch or trial)", file=sys.stderr)
         return 130
 
 

@@ -10,13 +10,14 @@ import numpy as np
 import math
 
 from topnet.callbacks import BackupAndRestore, CSVLogger, EarlyStopping, LearningRateScheduler
-from topnet.data import Dataset, Splits, load, split, standardize
+from topnet.data import Splits, load, split, standardize
 from topnet.data.tabular import flatten_tabular
 from topnet.errors import format_message
 from topnet.io import save_model
 from topnet.nn import create_model
 from topnet.report.run_dir import RunDir, environment
 from topnet.train import evaluate, fit
+from topnet.tune.data import model_arguments, task_of
 from topnet.train.optimizers import get_optimizer
 from topnet.train.schedules import cosine_decay
 
@@ -82,28 +83,6 @@ def _prepare(config: TrainConfig) -> tuple[Splits, dict[str, Any]]:
     return splits, {key: s.state_dict() for key, s in standardizers.items()}
 
 
-def _model_arguments(name: str, train: Dataset, width: int) -> dict[str, Any]:
-    """The builder's arguments for this data: input shape and classes (and, for wide_and_deep,
-    the numeric width and each categorical column's vocabulary size)."""
-    if name != "wide_and_deep":
-        return {"input_shape": list(np.shape(train.x)[1:]), "num_classes": width}
-    if not isinstance(train.x, dict):
-        raise ValueError(format_message("--model", name, "tabular data (a CSV with numeric/categorical columns)",
-                                        "use --model mlp for array inputs"))
-    columns = train.meta.get("categorical_columns", [])
-    return {"num_classes": width,
-            "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
-            "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
-
-
-def _task(train: Dataset) -> tuple[str, int, str, list[str]]:
-    """(task, output units, loss, metrics) from the training targets."""
-    if train.task == "classification":
-        return "classification", int(train.num_classes), "cross_entropy", ["accuracy"]
-    width = 1 if np.ndim(train.y) == 1 else int(np.shape(train.y)[1])
-    return "regression", width, "mse", ["mae"]
-
-
 def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     """Run ``topnet train``: the model's final metrics per split, also in ``out/metrics.json``.
 
@@ -117,10 +96,10 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
 
     run = RunDir(config.out, overwrite=config.overwrite)
     splits, standardizers = _prepare(config)
-    task, width, loss, metrics = _task(splits.train)
+    task, width, loss, metrics = task_of(splits.train)
     is_image = not isinstance(splits.train.x, dict) and np.ndim(splits.train.x) == 4
     name = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
-    arguments = _model_arguments(name, splits.train, width)
+    arguments = model_arguments(name, splits.train, width)
     torch.manual_seed(config.seed)  # the model's initial weights (the CLI is allowed global seeding)
     model = create_model(name, **arguments)
     resolved = {**dataclasses.asdict(config), "model": name, "task": task, "loss": loss, "metrics": metrics,

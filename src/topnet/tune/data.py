@@ -1,0 +1,152 @@
+"""The data a search runs on: a `DataSpec` any worker can load, and the model arguments it implies.
+
+A study records its `DataSpec` (dataset name or file, split fractions, seed), so a worker on
+another machine loads the same splits without the original command line. The test split is
+cut (so the splits equal those of ``topnet train`` / ``topnet run`` with the same seed) and
+then dropped before anything reads it: a search never sees it.
+
+``task_of`` and ``model_arguments`` are shared with ``topnet train`` (``pipeline/train.py``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from topnet.data import Dataset, Splits, flatten_tabular, load, split, standardize
+from topnet.errors import format_message
+from topnet.seeding import derive_seed
+
+__all__ = ["DataSpec", "prepare_splits", "task_of", "model_arguments", "TrialData", "data_kind"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a search's data comes from and how it is split.
+
+    Args:
+        data: a dataset name (``fashion-mnist``, ``mnist1d``, ...) or a ``.npz`` / ``.csv`` path.
+        data_path: the folder holding a named dataset's files (None: the usual places).
+        target: the target column of a CSV file.
+        valid / blend / test: fractions of the training pool (``test`` only when the dataset
+            has no test split of its own; either way the test split is dropped here).
+        seed: seeds the split (and ``max_samples``).
+        max_samples: use a random subset of this many samples of the pool (quick searches).
+
+    Example:
+        >>> DataSpec.from_dict(DataSpec("mnist1d", max_samples=500).to_dict()).max_samples
+        500
+    """
+
+    data: str
+    data_path: str | None = None
+    target: str | None = None
+    valid: float = 0.1
+    blend: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+    max_samples: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> DataSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(document) - names)
+        if unknown:
+            raise ValueError(format_message("data spec: unknown key(s)", unknown, f"only {sorted(names)}"))
+        return cls(**document)
+
+
+def prepare_splits(spec: DataSpec) -> tuple[Splits, dict[str, Any]]:
+    """Load, split, drop the test split, and standardise (fitted on train only).
+
+    Returns:
+        ``(splits without test, {input: standardizer state})``.
+    """
+    splits = load(spec.data, path=spec.data_path, target=spec.target)
+    if spec.max_samples is not None:
+        pool = splits.train
+        if not 0 < spec.max_samples <= len(pool):
+            raise ValueError(format_message("max_samples", spec.max_samples, f"an int in [1, {len(pool)}]"))
+        rng = np.random.default_rng(derive_seed(spec.seed, "max_samples"))
+        chosen = np.sort(rng.choice(len(pool), spec.max_samples, replace=False))
+        splits = dataclasses.replace(splits, train=pool.take(chosen))
+    splits = split(splits, valid=spec.valid, blend=spec.blend, test=spec.test, seed=spec.seed)
+    splits = dataclasses.replace(splits, test=None)  # never read by a search
+    splits, standardizers = standardize(splits)
+    return splits, {key: s.state_dict() for key, s in standardizers.items()}
+
+
+def task_of(train: Dataset) -> tuple[str, int, str, list[str]]:
+    """``(task, output units, loss, metrics)`` from the training targets.
+
+    Example:
+        >>> task_of(Dataset(x=np.zeros((3, 2)), y=np.array([0, 2, 1])))
+        ('classification', 3, 'cross_entropy', ['accuracy'])
+    """
+    if train.task == "classification":
+        return "classification", int(train.num_classes), "cross_entropy", ["accuracy"]
+    width = 1 if np.ndim(train.y) == 1 else int(np.shape(train.y)[1])
+    return "regression", width, "mse", ["mae"]
+
+
+def model_arguments(name: str, train: Dataset, width: int) -> dict[str, Any]:
+    """The builder's data-dependent arguments: input shape and output units (and, for
+    ``wide_and_deep``, the numeric width and each categorical column's vocabulary size).
+
+    Example:
+        >>> model_arguments("mlp", Dataset(x=np.zeros((3, 5)), y=np.array([0, 1, 1])), 2)
+        {'input_shape': [5], 'num_classes': 2}
+    """
+    if name != "wide_and_deep":
+        return {"input_shape": list(np.shape(train.x)[1:]), "num_classes": width}
+    if not isinstance(train.x, dict):
+        raise ValueError(format_message("model", name, "tabular data (a CSV with numeric/categorical columns)",
+                                        "use mlp for array inputs"))
+    columns = train.meta.get("categorical_columns", [])
+    return {"num_classes": width,
+            "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
+            "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
+
+
+def data_kind(train: Dataset) -> str:
+    """``"images"`` for (n, channels, height, width) inputs, ``"tabular"`` for named CSV
+    inputs, ``"vectors"`` otherwise (flat or sequence arrays such as MNIST-1D).
+
+    Example:
+        >>> data_kind(Dataset(x=np.zeros((2, 1, 8, 8)), y=np.array([0, 1])))
+        'images'
+    """
+    if isinstance(train.x, dict):
+        return "tabular"
+    return "images" if np.ndim(train.x) == 4 else "vectors"
+
+
+class TrialData:
+    """The splits a trial trains on, in the form its model family takes.
+
+    ``wide_and_deep`` takes the named CSV inputs; every other family one matrix, so named
+    tabular inputs are one-hot flattened once, on first use. Only ``train``, ``valid`` and
+    ``blend`` are ever touched.
+    """
+
+    def __init__(self, splits: Splits):
+        if splits.valid is None:
+            raise ValueError(format_message("data.valid", None, "a validation split (model selection needs one)",
+                                            "split(data, valid=0.1, ...)"))
+        self.splits = splits
+        self._flat: Splits | None = None
+        self.task, self.width, self.loss, self.metrics = task_of(splits.train)
+
+    def for_family(self, family: str) -> Splits:
+        """The splits for models of ``family``."""
+        if family == "wide_and_deep" or not isinstance(self.splits.train.x, dict):
+            return self.splits
+        if self._flat is None:
+            present = {name: getattr(self.splits, name) for name in ("train", "valid", "blend")}
+            self._flat = flatten_tabular(Splits(**{k: v for k, v in present.items() if v is not None}))
+        return self._flat

@@ -1,0 +1,117 @@
+"""The default search spaces: the choices of Chollet 7.3.2 and Géron ch. 11, per kind of data.
+
+Images: architecture family (small convnet, convnet, depthwise-separable convnet, ResNet),
+depth and width, activation with its matching initialiser, batch norm, dropout, optimizer,
+learning rate (log scale) and schedule, weight decay, batch size and augmentation (flips are a
+choice, not a default: they hurt on digits). Vectors and tables: MLPs (Wide & Deep too for
+CSV tables), where SELU means a self-normalising net: ``selu_mlp`` with LeCun initialisation,
+AlphaDropout and no batch norm.
+
+Example:
+    >>> space = image_space()
+    >>> space.config_from_params({"family": "convnet", "depth": 2, "width": 16, "activation": "selu",
+    ...     "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "weight_decay": 1e-5,
+    ...     "batch_size": 64, "augment": "none"})["batch_norm"]
+    False
+"""
+from __future__ import annotations
+
+from topnet.data import Splits
+from topnet.errors import unknown_name
+from topnet.tune.data import data_kind
+from topnet.tune.space import Categorical, Fixed, Float, Int, Rule, SearchSpace
+
+__all__ = ["image_space", "vector_space", "default_space", "training_params"]
+
+IMAGE_FAMILIES = ("small_convnet", "convnet", "separable_convnet", "resnet")
+_ACTIVATIONS = ("relu", "elu", "gelu", "selu")
+_SELF_NORMALISING = {"batch_norm": False, "initializer": "lecun_normal"}
+
+
+_TRAINING_BASELINE = {"optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "weight_decay": 1e-6, "batch_size": 128}
+
+
+def _allowed(param: object, value: object) -> bool:
+    """Whether a baseline value lies in the (possibly narrowed) range of its parameter."""
+    if isinstance(param, Categorical):
+        return value in param.choices
+    if isinstance(param, (Int, Float)):
+        return param.low <= value <= param.high
+    return False
+
+
+def training_params(*, augment: bool = False) -> dict:
+    """The optimisation choices shared by every default space."""
+    params = {
+        "optimizer": Categorical(["adam", "adamw", "sgd_nesterov", "rmsprop"]),
+        "lr": Float(1e-4, 1e-1, log=True),
+        "schedule": Categorical(["constant", "cosine", "one_cycle"]),
+        "weight_decay": Float(1e-6, 1e-2, log=True),
+        "batch_size": Categorical([32, 64, 128, 256]),
+    }
+    if augment:
+        params["augment"] = Categorical(["none", "flip", "crop", "flip_crop"])
+    return params
+
+
+def image_space(families: tuple[str, ...] = IMAGE_FAMILIES, widths: tuple[int, ...] = (16, 32, 64),
+                max_depth: int = 3) -> SearchSpace:
+    """The default space for (channels, height, width) images.
+
+    Args:
+        families: the convnet builders to choose between.
+        widths: channels of the first stage (each later stage doubles them).
+        max_depth: the most stages (each halves height and width; 3 suits 28×28 and 32×32).
+    """
+    params = {
+        "family": Categorical(list(families)),
+        "depth": Int(2, max_depth),
+        "width": Categorical(list(widths)),
+        "blocks": Int(1, 2, when={"family": "resnet"}),
+        "activation": Categorical(list(_ACTIVATIONS), when={"family": ["convnet", "separable_convnet", "resnet"]}),
+        "batch_norm": Categorical([True, False]),
+        "dropout": Float(0.0, 0.5),
+        **training_params(augment=True),
+    }
+    rules = (Rule(when={"family": "small_convnet"}, then={"activation": "relu"}),
+             # SELU self-normalises: LeCun init, no BN; the convnets' head dropout is plain
+             # Dropout, which breaks self-normalisation, so none
+             Rule(when={"activation": "selu"}, then={**_SELF_NORMALISING, "dropout": 0.0}))
+    baseline = {"family": "small_convnet", "depth": 2, "width": 32, "batch_norm": True, "dropout": 0.3,
+                **_TRAINING_BASELINE, "augment": "none"}  # topnet train's default model and training
+    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)})
+
+
+def vector_space(wide_and_deep: bool = False, widths: tuple[int, ...] = (64, 128, 256, 512),
+                 max_depth: int = 4) -> SearchSpace:
+    """The default space for flat or sequence vectors (and CSV tables with ``wide_and_deep``).
+
+    ``activation = "selu"`` selects ``selu_mlp`` (LeCun init, AlphaDropout, no batch norm).
+    """
+    params = {
+        "activation": Categorical(list(_ACTIVATIONS)),
+        "family": Categorical(["mlp", "wide_and_deep"]) if wide_and_deep else Fixed("mlp"),
+        "depth": Int(1, max_depth),
+        "width": Categorical(list(widths)),
+        "batch_norm": Categorical([True, False]),
+        "dropout": Float(0.0, 0.3),
+        **training_params(),
+    }
+    rules = (Rule(when={"activation": "selu"}, then={"family": "selu_mlp", **_SELF_NORMALISING}),)
+    baseline = {"activation": "relu", "depth": 2, "width": 256, "batch_norm": False, "dropout": 0.0,
+                **_TRAINING_BASELINE}
+    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)})
+
+
+def default_space(data: Splits | str) -> SearchSpace:
+    """The default space for ``data`` (its kind: ``"images"``, ``"vectors"`` or ``"tabular"``).
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    kind = data if isinstance(data, str) else data_kind(data.train)
+    if kind == "images":
+        return image_space()
+    if kind in ("vectors", "tabular"):
+        return vector_space(wide_and_deep=kind == "tabular")
+    raise unknown_name("data kind", kind, ("images", "vectors", "tabular"))
