@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from topnet.data.batches import num_samples, tree_leaves, tree_map
+from topnet.data.batches import num_samples, tree_map
 from topnet.errors import DataError, format_message
 from topnet.train.objective import Objective, name_outputs
 

@@ -19,7 +19,7 @@ from topnet.data.batches import TensorBatches, to_tensors, tree_map
 from topnet.errors import format_message
 from topnet.seeding import make_generator
 from topnet.train.checks import call_model, check_against_model, check_finite_inputs
-from topnet.train.objective import Objective
+from topnet.train.objective import Objective, name_outputs
 from topnet.train.optimizers import get_optimizer
 from topnet.train.distributed import setup_distributed
 from topnet.train.state import TrainState
@@ -232,8 +232,6 @@ def _augment(augment: Any, xb: Any, generator: torch.Generator) -> Any:
 
 
 def _output_names(model: torch.nn.Module, x: Any) -> list[str]:
-    from topnet.train.objective import name_outputs
-
     was_training = model.training
     model.eval()
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 import math
 
-import torch
 from torch import nn
 
 from topnet.errors import format_message
