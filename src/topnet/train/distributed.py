@@ -18,6 +18,7 @@ rendezvous address for several machines.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -57,6 +58,11 @@ class DistributedContext:
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def setup_distributed(device: torch.device) -> DistributedContext:
     """Join the process group ``torchrun`` describes, if any; return this process's context.
 
@@ -70,4 +76,7 @@ def setup_distributed(device: torch.device) -> DistributedContext:
         return DistributedContext()
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
+    # A group left open at interpreter exit can abort the process ("terminate called without an
+    # active exception" from gloo's threads): close the one we opened.
+    atexit.register(_destroy)
     return DistributedContext(dist.get_rank(), dist.get_world_size())
