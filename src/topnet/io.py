@@ -16,6 +16,7 @@ over the old one, so a crash mid-write never leaves a half-written file under th
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ __all__ = [
     "atomic_writer",
     "atomic_write_bytes",
     "atomic_write_text",
+    "remove_leftovers",
     "save_weights",
     "load_weights",
     "save_model",
@@ -101,6 +103,29 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_leftovers(directory: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """Remove the temporary files that atomic writes of files named ``prefix...`` in ``directory``
+    left behind when their process was killed mid-write; return what was removed.
+
+    Call it when a run (re)starts, before its first write: a temporary file of a live writer in
+    the same directory would be removed too.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".backup.pt.x1y2.tmp").write_bytes(b"half")
+        >>> [p.name for p in remove_leftovers(folder, "backup")]
+        ['.backup.pt.x1y2.tmp']
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    leftovers = sorted(directory.glob(f".{glob.escape(prefix)}*.tmp"))  # atomic_writer's names: .NAME.XXXXXXXX.tmp
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
 
 
 def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

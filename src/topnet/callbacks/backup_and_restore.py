@@ -12,7 +12,7 @@ import torch
 
 from topnet.callbacks.base import Callback
 from topnet.errors import CheckpointError, format_message
-from topnet.io import atomic_write_bytes, safe_torch_load
+from topnet.io import atomic_write_bytes, remove_leftovers, safe_torch_load
 from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
 
 __all__ = ["BackupAndRestore"]
@@ -67,7 +67,7 @@ class BackupAndRestore(Callback):
 
     def on_fit_begin(self, state: TrainState) -> None:
         if state.is_main_process:
-            self._clean_leftovers()
+            remove_leftovers(self.backup_dir, "backup")  # from a write cut short
         backup = self._read_good_backup()
         if state.world_size > 1:  # every process has read the backup before rank 0 writes the next one
             torch.distributed.barrier()
@@ -120,11 +120,6 @@ class BackupAndRestore(Callback):
         if self.latest.exists():
             os.replace(self.latest, self.previous)  # a crash from here on still leaves a good previous
         atomic_write_bytes(self.latest, hashlib.sha256(data).digest() + data)
-
-    def _clean_leftovers(self) -> None:
-        if self.backup_dir.exists():
-            for leftover in self.backup_dir.glob(".backup*.tmp"):  # from a write cut short
-                leftover.unlink(missing_ok=True)
 
     # -- reading ---------------------------------------------------------------------------
 

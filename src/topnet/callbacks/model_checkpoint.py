@@ -62,7 +62,8 @@ class ModelCheckpoint(Callback):
     e.g. ``"ckpt/model-{epoch:02d}-{val_loss:.4f}"``. With ``save_weights_only=True`` the file
     is ``topnet.io.save_weights``'s safetensors file and must end in ``.safetensors``; otherwise
     ``topnet.io.save_model`` writes a directory (``weights.safetensors`` + ``config.json``).
-    Every write is atomic: a killed run never leaves a half-written checkpoint.
+    Every write is atomic: a killed run never leaves a half-written checkpoint, and the
+    temporary files of writes it cut short are removed when the next ``fit`` begins.
 
     With ``save_best_only=True`` a save happens only when ``monitor`` is strictly better than
     ``best`` (which starts at ``initial_value_threshold``, or at the first value). With an int
@@ -121,6 +122,16 @@ class ModelCheckpoint(Callback):
         self.best: float | None = None if initial_value_threshold is None else float(initial_value_threshold)
         self.last_saved_path: str | None = None
         self._batches_since_save = 0
+
+    def on_fit_begin(self, state: TrainState) -> None:
+        # Temporary files of writes a killed run cut short: beside the files (weights), or inside
+        # the model directory; not where a placeholder makes the directory part vary.
+        static = self.filepath.split("{", 1)[0]
+        directory, prefix = os.path.split(static)
+        if "{" not in os.path.dirname(self.filepath):
+            io.remove_leftovers(directory or ".", prefix)
+        if not self.save_weights_only and static == self.filepath:
+            io.remove_leftovers(self.filepath)
 
     def on_batch_end(self, state: TrainState) -> None:
         if self.save_freq == "epoch":
