@@ -36,8 +36,9 @@ class BackupAndRestore(Callback):
         half-updated callback; an interrupted first epoch resumes from the initial weights;
       - each file carries a SHA-256 of its contents and the previous backup is kept
         (``backup.prev.pt``): a truncated or corrupted latest backup is set aside with a
-        warning and the previous one is used; if none is good, ``CheckpointError`` is raised,
-        never a silent fresh start.
+        warning (``backup.pt.bad``, deleted with the backups when the run completes) and the
+        previous one is used; if none is good, ``CheckpointError`` is raised, never a silent
+        fresh start (also on a later try that finds only set-aside files).
 
     Args:
         backup_dir: a directory for this run's backups (one run per directory).
@@ -95,7 +96,7 @@ class BackupAndRestore(Callback):
 
     def on_fit_end(self, state: TrainState) -> None:
         if state.completed and self.delete_checkpoint:
-            for path in (self.latest, self.previous):
+            for path in (self.latest, self.previous, *self._set_aside()):
                 path.unlink(missing_ok=True)
 
     # -- writing ---------------------------------------------------------------------------
@@ -123,9 +124,12 @@ class BackupAndRestore(Callback):
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _set_aside(self) -> list[Path]:
+        return sorted(self.backup_dir.glob("backup*.pt.bad"))
+
     def _read_good_backup(self) -> dict[str, Any] | None:
         candidates = [p for p in (self.latest, self.previous) if p.exists()]
-        problems = []
+        problems = [f"{p.name} was set aside as damaged" for p in self._set_aside()] if not candidates else []
         for path in candidates:
             try:
                 backup = self._read(path)
