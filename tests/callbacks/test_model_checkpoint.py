@@ -147,6 +147,8 @@ def test_bad_arguments(tmp_path):
         ModelCheckpoint(tmp_path / "m-{epoch")
     with pytest.raises(ValueError, match="mode"):
         ModelCheckpoint(tmp_path / "m", mode="best")
+    with pytest.raises(ValueError, match="keep_last"):
+        ModelCheckpoint(tmp_path / "m-{epoch}", keep_last=0)
 
 
 def test_unknown_placeholder_and_missing_monitor_are_clear_errors(tmp_path):

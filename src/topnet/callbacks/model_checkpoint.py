@@ -1,9 +1,11 @@
 """``ModelCheckpoint``: save the model (or its weights) every epoch, every N batches, or when best."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
+from pathlib import Path
 from typing import Any
 
 from topnet import io
@@ -85,6 +87,11 @@ class ModelCheckpoint(Callback):
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         save_freq: ``"epoch"``, or a number of batches between saves.
         initial_value_threshold: the value ``monitor`` must beat for the first save.
+        keep_last: with a ``filepath`` whose placeholders name each save differently, keep only
+            the ``keep_last`` most recent saves and the best one by ``monitor`` (a NaN value is
+            never the best); older files are deleted. None (the default, as Keras) keeps all.
+            Survives restarts through ``state_dict`` (``BackupAndRestore``), and never touches
+            ``BackupAndRestore``'s own files.
 
     Attributes:
         best: the best monitored value saved so far (None before the first).
@@ -105,10 +112,13 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
-                 save_freq: str | int = "epoch", initial_value_threshold: float | None = None):
+                 save_freq: str | int = "epoch", initial_value_threshold: float | None = None,
+                 keep_last: int | None = None):
         filepath = os.fspath(filepath)
         names = _placeholders(filepath)
         _check_arguments(filepath, names, monitor, save_best_only, save_weights_only, mode, save_freq)
+        if keep_last is not None and (not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 1):
+            raise ValueError(format_message("ModelCheckpoint keep_last", keep_last, "None or an int >= 1"))
         self.filepath = filepath
         self.monitor = monitor
         self.verbose = verbose
@@ -117,8 +127,11 @@ class ModelCheckpoint(Callback):
         self.mode = mode
         self.save_freq = save_freq
         self.initial_value_threshold = initial_value_threshold
-        self._monitor = Monitor(monitor, mode, 0.0, owner="ModelCheckpoint") if save_best_only else None
-        self._needs_logs = save_best_only or bool(names - {"epoch", "batch"})
+        self.keep_last = keep_last
+        ranked = save_best_only or keep_last is not None
+        self._monitor = Monitor(monitor, mode, 0.0, owner="ModelCheckpoint") if ranked else None
+        self._needs_logs = ranked or bool(names - {"epoch", "batch"})
+        self._saved: list[tuple[str, float]] = []  # (path, monitored value) of each file still on disk, oldest first
         self.best: float | None = None if initial_value_threshold is None else float(initial_value_threshold)
         self.last_saved_path: str | None = None
         self._batches_since_save = 0
@@ -148,8 +161,8 @@ class ModelCheckpoint(Callback):
     def _save(self, state: TrainState, logs: dict[str, float], batch: int | None) -> None:
         path = self._format(state.epoch, batch, logs)
         epoch = state.epoch + 1
-        if self._monitor is not None:
-            current = self._monitor.get(logs)
+        current = self._monitor.get(logs) if self._monitor is not None else math.nan
+        if self.save_best_only:
             shown = self._monitor.worst if self.best is None else self.best
             if not self._monitor.is_improvement(current, self.best):
                 if self.verbose > 0:
@@ -166,6 +179,25 @@ class ModelCheckpoint(Callback):
         else:
             io.save_model(state.model, path)
         self.last_saved_path = path
+        self._saved = [entry for entry in self._saved if entry[0] != path] + [(path, current)]
+        if self.keep_last is not None:
+            self._remove_old()
+
+    def _remove_old(self) -> None:
+        """Delete the saves older than the last ``keep_last``, except the best one (NaN is never best)."""
+        best_path, best = None, None
+        for path, value in self._saved:
+            if self._monitor.is_improvement(value, best):
+                best_path, best = path, value
+        keep = {path for path, _ in self._saved[-self.keep_last:]} | {best_path}
+        for path, _ in self._saved:
+            if path in keep:
+                continue
+            if os.path.isdir(path):  # a whole-model directory
+                io.remove_tree(path)
+            else:
+                Path(path).unlink(missing_ok=True)
+        self._saved = [entry for entry in self._saved if entry[0] in keep]
 
     def _format(self, epoch: int, batch: int | None, logs: dict[str, float]) -> str:
         values = {**logs, "epoch": epoch + 1}
@@ -182,7 +214,8 @@ class ModelCheckpoint(Callback):
                                             "the values (epoch and batch are ints, logs are floats)", str(error))) from None
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"batches_since_save": self._batches_since_save}
+        state: dict[str, Any] = {"batches_since_save": self._batches_since_save,
+                                 "saved": [[path, value] for path, value in self._saved]}
         if self.best is not None:
             state["best"] = self.best
         return state
@@ -190,3 +223,4 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = float(state["best"]) if "best" in state else None
         self._batches_since_save = int(state.get("batches_since_save", 0))
+        self._saved = [(str(path), float(value)) for path, value in state.get("saved", [])]
