@@ -14,6 +14,7 @@ __all__ = [
     "DatasetNotFoundError",
     "UnsafeFileError",
     "CheckpointError",
+    "NonFiniteLossError",
     "format_message",
     "unknown_name",
 ]
@@ -37,6 +38,10 @@ class UnsafeFileError(TopnetError, ValueError):
 
 class CheckpointError(TopnetError, RuntimeError):
     """A checkpoint or model file that is missing, damaged or does not match the model."""
+
+
+class NonFiniteLossError(TopnetError, FloatingPointError):
+    """The training loss became NaN or infinite (``TerminateOnNaN(raise_error=True)``)."""
 
 
 def format_message(what: str, got: object, expected: str, fix: str | None = None) -> str:

@@ -157,9 +157,19 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
+def non_finite_names(state: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the floating tensors in ``state`` that hold NaN or inf (one host sync each).
+
+    Example:
+        >>> non_finite_names({"w": torch.tensor([1.0, float("nan")]), "b": torch.zeros(2)})
+        ['w']
+    """
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
     """Warn when floating tensors in ``state`` hold NaN or inf (a model saved after divergence)."""
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad = non_finite_names(state)
     if bad:
         warnings.warn(f"{source}: non-finite values (NaN or inf) in {bad[:5]}{' ...' if len(bad) > 5 else ''}; "
                       "the model was probably saved after training diverged", RuntimeWarning, stacklevel=3)

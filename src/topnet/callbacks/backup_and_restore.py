@@ -12,7 +12,7 @@ import torch
 
 from topnet.callbacks.base import Callback
 from topnet.errors import CheckpointError, format_message
-from topnet.io import atomic_write_bytes, remove_leftovers, safe_torch_load
+from topnet.io import atomic_write_bytes, non_finite_names, remove_leftovers, safe_torch_load
 from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
 
 __all__ = ["BackupAndRestore"]
@@ -43,7 +43,9 @@ class BackupAndRestore(Callback):
     Args:
         backup_dir: a directory for this run's backups (one run per directory).
         delete_checkpoint: delete the backups when ``fit`` completes (also after early
-            stopping); kept after an exception.
+            stopping); kept after an exception, after ``TerminateOnNaN`` stopped the run, and
+            when the final weights hold NaN or inf.
+            Weights holding NaN or inf are never backed up (the earlier backups stay).
 
     Example:
         >>> import tempfile
@@ -95,7 +97,8 @@ class BackupAndRestore(Callback):
         self._write(state)
 
     def on_fit_end(self, state: TrainState) -> None:
-        if state.completed and self.delete_checkpoint:
+        diverged = "invalid_loss" in state.extra or non_finite_names(state.model.state_dict())
+        if state.completed and self.delete_checkpoint and not diverged:
             for path in (self.latest, self.previous, *self._set_aside()):
                 path.unlink(missing_ok=True)
 
@@ -103,6 +106,11 @@ class BackupAndRestore(Callback):
 
     def _write(self, state: TrainState) -> None:
         if not state.is_main_process:  # every process restores; only rank 0 writes
+            return
+        bad = non_finite_names(state.model.state_dict())
+        if bad:  # diverged: the backups on disk are from before; never replace them with NaN
+            warnings.warn(f"BackupAndRestore: not backing up epoch {state.epoch}: non-finite weights in {bad[:5]}; "
+                          "the earlier backups are kept", RuntimeWarning, stacklevel=3)
             return
         others = [c for c in state.callbacks if c is not self]
         payload = {

@@ -5,6 +5,7 @@ import math
 import os
 import re
 import string
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,9 @@ class ModelCheckpoint(Callback):
     is ``topnet.io.save_weights``'s safetensors file and must end in ``.safetensors``; otherwise
     ``topnet.io.save_model`` writes a directory (``weights.safetensors`` + ``config.json``).
     Every write is atomic: a killed run never leaves a half-written checkpoint, and the
-    temporary files of writes it cut short are removed when the next ``fit`` begins.
+    temporary files of writes it cut short are removed when the next ``fit`` begins. A model
+    whose weights hold NaN or inf is never saved (a warning says so), so a diverged run keeps
+    its earlier checkpoints.
 
     With ``save_best_only=True`` a save happens only when ``monitor`` is strictly better than
     ``best`` (which starts at ``initial_value_threshold``, or at the first value). With an int
@@ -161,6 +164,11 @@ class ModelCheckpoint(Callback):
     def _save(self, state: TrainState, logs: dict[str, float], batch: int | None) -> None:
         path = self._format(state.epoch, batch, logs)
         epoch = state.epoch + 1
+        bad = io.non_finite_names(state.model.state_dict())
+        if bad:  # the training diverged: keep the earlier checkpoints, never overwrite them with NaN
+            warnings.warn(f"ModelCheckpoint: not saving {path}: non-finite weights (NaN or inf) in {bad[:5]}",
+                          RuntimeWarning, stacklevel=3)
+            return
         current = self._monitor.get(logs) if self._monitor is not None else math.nan
         if self.save_best_only:
             shown = self._monitor.worst if self.best is None else self.best

@@ -6,7 +6,7 @@ import warnings
 import torch
 
 from topnet.callbacks.base import Callback
-from topnet.errors import format_message
+from topnet.errors import NonFiniteLossError, format_message
 from topnet.train.state import TrainState
 
 __all__ = ["TerminateOnNaN"]
@@ -26,10 +26,15 @@ class TerminateOnNaN(Callback):
     When it finds one it sets ``state.stop_training``, records ``stopped_epoch``,
     ``stopped_batch`` and ``stopped_step`` (``state.epoch``, ``state.batch`` and ``state.step``
     as ``on_batch_end`` saw them for that batch), and warns with ``message`` (a
-    ``RuntimeWarning``; Keras prints ``"Batch N: Invalid loss, terminating training"``).
+    ``RuntimeWarning``; Keras prints ``"Batch N: Invalid loss, terminating training"``). With
+    ``raise_error=True`` it raises ``NonFiniteLossError(message)`` instead, so ``fit`` ends with
+    an exception (no validation, no ``on_epoch_end``). Either way it records the place in
+    ``state.extra["invalid_loss"]``: ``BackupAndRestore`` then keeps its backups (the last
+    ones from before the divergence) instead of deleting them, unlike Keras.
 
     Args:
         check_every: batches between host reads of the device-side flag (>= 1).
+        raise_error: raise instead of stopping training.
 
     Attributes:
         stopped_epoch, stopped_batch, stopped_step: where the first invalid loss was (None if none).
@@ -47,10 +52,11 @@ class TerminateOnNaN(Callback):
         (True, 0)
     """
 
-    def __init__(self, check_every: int = 1):
+    def __init__(self, check_every: int = 1, raise_error: bool = False):
         if not isinstance(check_every, int) or isinstance(check_every, bool) or check_every < 1:
             raise ValueError(format_message("TerminateOnNaN check_every", check_every, "an int >= 1"))
         self.check_every = check_every
+        self.raise_error = raise_error
         self.stopped_epoch: int | None = None
         self.stopped_batch: int | None = None
         self.stopped_step: int | None = None
@@ -94,5 +100,8 @@ class TerminateOnNaN(Callback):
         self.stopped_batch = self._last_batch - (self._last_step - step)
         self.message = (f"Epoch {state.epoch + 1}, batch {self.stopped_batch} (step {step}): "
                         "invalid loss (NaN or inf), terminating training")
+        state.extra["invalid_loss"] = {"epoch": state.epoch, "batch": self.stopped_batch, "step": step}
+        if self.raise_error:
+            raise NonFiniteLossError(self.message)
         state.stop_training = True
         warnings.warn(self.message, RuntimeWarning, stacklevel=2)

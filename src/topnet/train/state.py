@@ -43,7 +43,8 @@ class TrainState:
             restores their ``state_dict``).
         rank / world_size: this process's place in data-parallel training (0 and 1 otherwise).
         extra: scratch space for callbacks that need to share state (keyed by callback name);
-            ``extra["resumed"]`` is True when ``BackupAndRestore`` restored a backup.
+            ``extra["resumed"]`` is True when ``BackupAndRestore`` restored a backup;
+            ``extra["invalid_loss"]`` (epoch, batch, step) is set by ``TerminateOnNaN``.
     """
 
     model: torch.nn.Module
