@@ -1,5 +1,8 @@
 """The ``topnet`` command line: parse, build a config, call one public function, exit code.
 
+    topnet run                            the whole recipe on Fashion-MNIST, within a budget
+    topnet run --data my.csv --target price --budget 30m
+    topnet predict --run runs/fm images.npz --out preds.csv
     topnet datasets                       which datasets are found where
     topnet models                         the registered model builders
     topnet train --data fashion-mnist --epochs 3 --out runs/fm
@@ -20,6 +23,9 @@ from topnet.errors import TopnetError
 __all__ = ["main", "build_parser"]
 
 _EPILOG = """examples:
+  topnet run                                       Fashion-MNIST, 15 minutes, runs/run-TIMESTAMP
+  topnet run --data my.csv --target price --budget 30m --out runs/price
+  topnet run --out runs/price --resume             continue a killed run
   topnet datasets
   topnet train --data fashion-mnist --epochs 3 --out runs/fm
   topnet train --data my.csv --target price --model mlp --epochs 20 --patience 3
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train PyTorch models the way Keras users do: fit with callbacks, model files, run directories.")
     parser.add_argument("--version", action="version", version=f"topnet {topnet.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(commands)
     commands.add_parser("datasets", help="list the named datasets and where their files were found")
     commands.add_parser("models", help="list the registered model builders")
     train = commands.add_parser("train", help="train one model and write a run directory",
@@ -72,6 +79,65 @@ def build_parser() -> argparse.ArgumentParser:
     add_ensemble_parser(commands)
     add_report_parser(commands)
     return parser
+
+
+_RUN_EPILOG = """The phases: load and split (train / valid / blend / test) -> standardise on train ->
+learning-rate range test -> search (Optuna TPE, pruned trials) -> retrain the top-k diverse
+configurations on all train rows -> LightGBM -> ensemble (combiner picked by blend log-loss,
+temperature fitted on blend) -> MC dropout -> one evaluation on test -> report.html.
+
+examples:
+  topnet run                                          Fashion-MNIST with a 15-minute budget
+  topnet run --budget 60m --out runs/fm60
+  topnet run --data data/houses.csv --target price --budget 10m
+  topnet run --config run.toml --set top_k=5 --set lightgbm=false
+  topnet run --out runs/fm60 --resume                 continue a killed run where it stopped
+
+Every setting (see `topnet.pipeline.RunConfig`) is a TOML key and a --set key; the run
+directory gets config.json, the study, every model, the ensemble, histories, TensorBoard logs,
+metrics.json and report.html.
+"""
+
+
+def _add_run_parser(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="the whole recipe within a time budget: search, retrain, ensemble, report",
+                              formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_RUN_EPILOG,
+                              description="Find the best model the data allows within --budget, with the evidence.")
+    run.add_argument("--data", default=None, help="fashion-mnist (default), cifar10, mnist1d, or a .npz / .csv path")
+    run.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
+    run.add_argument("--target", default=None, help="the column to predict (CSV files)")
+    run.add_argument("--budget", default=None, help="wall time of the whole run: 90s, 15m, 2h (default 15m)")
+    run.add_argument("--out", default=None, help="run directory (default: runs/run-TIMESTAMP)")
+    run.add_argument("--seed", type=int, default=None, help="seeds the split, the search and every model (default 0)")
+    run.add_argument("--storage", default=None, help="database URL of the search, e.g. postgresql://... to let "
+                     "`topnet worker` processes on other machines join (default: OUT/search/study.db)")
+    run.add_argument("--config", default=None, help="a TOML file of run settings (keys as --set)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one setting, e.g. --set top_k=5 (repeatable)")
+    run.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    run.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from topnet.pipeline import resolve_config, run
+    from topnet.tune.cli_commands import parse_assignments, quiet_optuna
+
+    overrides = parse_assignments(args.set)
+    for name in ("data", "data_path", "target", "budget", "out", "seed", "storage", "device"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.quiet:
+        overrides["verbose"] = 0
+    if "out" not in overrides:
+        if args.resume:
+            raise ValueError("--resume: got no --out; expected the directory of the run to continue")
+        overrides["out"] = f"runs/run-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    config = resolve_config(args.config, overrides)
+    quiet_optuna()
+    run(config, resume=args.resume, overwrite=args.overwrite)
+    return 0
 
 
 def _datasets() -> int:
@@ -116,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models()
         if args.command == "train":
             return _train(args)
+        if args.command == "run":
+            return _run(args)
         if args.command in ("tune", "worker"):
             from topnet.tune.cli_commands import run_tune, run_worker
 

@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,21 @@ def _lightgbm():
     return require("lightgbm", "lightgbm", "the LightGBM member")
 
 
+def _stop_after(seconds: float) -> Any:
+    """A LightGBM callback that ends training once ``seconds`` have passed since its first call."""
+    lgb = _lightgbm()
+    start: list[float] = []
+
+    def callback(env: Any) -> None:
+        if not start:
+            start.append(time.monotonic())
+        if time.monotonic() - start[0] > seconds:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+    callback.order = 40  # after early stopping's own bookkeeping
+    return callback
+
+
 class LightGBMMember(Member):
     """Gradient-boosted trees (LightGBM) as an ensemble member.
 
@@ -49,6 +65,8 @@ class LightGBMMember(Member):
             (only when ``fit`` gets a valid split; None: never).
         seed: LightGBM's seed.
         num_threads: LightGBM threads (0: its default, all cores).
+        time_limit: stop adding trees after this many seconds of training (None: no limit);
+            the trees so far are kept.
 
     Attributes:
         booster_: the ``lightgbm.Booster``; num_classes_; categorical_sizes_; best_iteration_.
@@ -58,13 +76,14 @@ class LightGBMMember(Member):
 
     def __init__(self, name: str = "lightgbm", task: str = "classification", *, params: dict[str, Any] | None = None,
                  num_boost_round: int = 200, early_stopping_rounds: int | None = 20, seed: int = 0,
-                 num_threads: int = 0) -> None:
+                 num_threads: int = 0, time_limit: float | None = None) -> None:
         super().__init__(name, task)
         self.params = params
         self.num_boost_round = num_boost_round
         self.early_stopping_rounds = early_stopping_rounds
         self.seed = seed
         self.num_threads = num_threads
+        self.time_limit = time_limit
 
     @property
     def is_fitted(self) -> bool:
@@ -108,6 +127,8 @@ class LightGBMMember(Member):
                                       reference=train_set, categorical_feature=columns or "auto")]
             if self.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+        if self.time_limit is not None:
+            callbacks.append(_stop_after(self.time_limit))
         booster = lgb.train(self._params(self.num_classes_), train_set, num_boost_round=self.num_boost_round,
                             valid_sets=valid_sets, callbacks=callbacks)
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
@@ -131,7 +152,7 @@ class LightGBMMember(Member):
                 "categorical_sizes": getattr(self, "categorical_sizes_", None),
                 "best_iteration": getattr(self, "best_iteration_", None), "params": self.params,
                 "num_boost_round": self.num_boost_round, "early_stopping_rounds": self.early_stopping_rounds,
-                "seed": self.seed, "num_threads": self.num_threads}
+                "seed": self.seed, "num_threads": self.num_threads, "time_limit": self.time_limit}
 
     def save(self, directory: str | Path) -> dict[str, Any]:
         """Write ``model.txt`` (LightGBM's text format) and return the JSON config."""
@@ -148,7 +169,7 @@ class LightGBMMember(Member):
         member = cls(config["name"], config["task"], params=config.get("params"),
                      num_boost_round=config.get("num_boost_round", 200),
                      early_stopping_rounds=config.get("early_stopping_rounds"), seed=config.get("seed", 0),
-                     num_threads=config.get("num_threads", 0))
+                     num_threads=config.get("num_threads", 0), time_limit=config.get("time_limit"))
         member.booster_ = lgb.Booster(model_str=(Path(directory) / MODEL_FILE).read_text(encoding="utf-8"))
         member.num_classes_ = config.get("num_classes") or 0
         member.categorical_sizes_ = config.get("categorical_sizes")

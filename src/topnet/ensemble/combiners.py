@@ -26,6 +26,8 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import Any, ClassVar
 
 import numpy as np
@@ -218,7 +220,9 @@ class Stacking(Combiner):
         self.max_iter = max_iter
 
     def _features(self, stacked: np.ndarray) -> np.ndarray:
-        values = log_probabilities(stacked) if self.task_ == "classification" else stacked
+        # log-probabilities floored at log(1e-6): a tree member's near-zero probabilities would
+        # otherwise give features of -30 and worse, which the solver struggles with
+        values = np.maximum(log_probabilities(stacked), np.log(1e-6)) if self.task_ == "classification" else stacked
         return values.transpose(1, 0, 2).reshape(stacked.shape[1], -1)  # (rows, members * columns)
 
     def _fit(self, stacked, y, loss) -> None:
@@ -233,7 +237,10 @@ class Stacking(Combiner):
         if len(self.classes_) == 1:  # nothing to separate: predict that class
             self.coef_, self.intercept_ = np.zeros((1, features.shape[1])), np.zeros(1)
             return
-        model = linear_model.LogisticRegression(C=self.C, max_iter=self.max_iter).fit(features, y)
+        exceptions = require("sklearn.exceptions", "scikit-learn", "the stacking combiner")
+        with warnings.catch_warnings():  # an unconverged fit is still a usable one; blend loss judges it
+            warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+            model = linear_model.LogisticRegression(C=self.C, max_iter=self.max_iter).fit(features, y)
         self.coef_, self.intercept_ = model.coef_, model.intercept_
 
     def _combine(self, stacked: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 
 from topnet.errors import format_message
 
-__all__ = ["add_tune_parser", "run_tune", "add_worker_parser", "run_worker", "parse_assignments"]
+__all__ = ["add_tune_parser", "run_tune", "add_worker_parser", "run_worker", "parse_assignments", "quiet_optuna"]
 
 _TUNE_EPILOG = """examples:
   topnet tune --data fashion-mnist --budget 10m
@@ -109,7 +109,7 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
     return values
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     """The commands print a line per trial; Optuna's INFO lines would repeat them (CLI only)."""
     from topnet.tune._optuna import import_optuna
 
@@ -125,7 +125,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from topnet.tune.search import resolve_space, tune
     from topnet.tune.space import Fixed
 
-    _quiet_optuna()
+    quiet_optuna()
     spec = DataSpec(args.data, data_path=args.data_path, target=args.target, valid=args.valid, blend=args.blend,
                     test=args.test, seed=args.seed, max_samples=args.max_samples)
     space = args.space
@@ -154,7 +154,7 @@ def run_worker(args: argparse.Namespace) -> int:
     """Run ``topnet worker`` from parsed arguments; prints a JSON summary; returns the exit code."""
     from topnet.tune.worker import join_study
 
-    _quiet_optuna()
+    quiet_optuna()
     report = join_study(args.study, args.storage, out=args.out, budget=args.budget, max_trials=args.trials,
                         data_path=args.data_path, seed=args.seed, device=args.device,
                         heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,

@@ -14,7 +14,7 @@ from typing import Any
 from topnet.tune._optuna import import_optuna
 from topnet.tune.checkpoints import TrialRecord
 
-__all__ = ["plot_history", "plot_importances", "write_plots"]
+__all__ = ["param_importances", "plot_history", "plot_importances", "write_plots"]
 
 
 def _figure(width: float = 6.0, height: float = 4.0) -> Any:
@@ -62,16 +62,22 @@ def plot_history(records: list[TrialRecord], path: str | os.PathLike, *, metric:
     return Path(path)
 
 
-def plot_importances(study: Any, path: str | os.PathLike) -> Path | None:
-    """A bar chart of the parameters' importances; None when they cannot be computed yet
-    (fewer than two complete trials, or no parameter that varied)."""
+def param_importances(study: Any) -> dict[str, float]:
+    """``{param: importance}`` (Optuna's fANOVA-style estimate, summing to 1); empty when it
+    cannot be computed yet (fewer than two complete trials, or no parameter that varied)."""
     optuna = import_optuna()
     try:
         with warnings.catch_warnings():  # "few trials in a regime" warnings: expected in small searches
             warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(study)
+            return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except (ValueError, RuntimeError, ZeroDivisionError):
-        return None
+        return {}
+
+
+def plot_importances(study: Any, path: str | os.PathLike) -> Path | None:
+    """A bar chart of the parameters' importances; None when they cannot be computed yet
+    (fewer than two complete trials, or no parameter that varied)."""
+    importances = param_importances(study)
     if not importances:
         return None
     names = list(importances)[::-1]  # the most important at the top

@@ -1,0 +1,137 @@
+"""`RunConfig`: every setting of ``topnet run``, from defaults, a TOML file and ``--set`` overrides.
+
+One frozen dataclass; unknown keys are errors (with the nearest name). The resolved config is
+written to ``config.json`` in the run directory, passwords in storage URLs redacted.
+
+Example:
+    >>> config = resolve_config(overrides={"budget": "5m", "top_k": 2})
+    >>> config.budget_s, config.top_k, config.data
+    (300.0, 2, 'fashion-mnist')
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from topnet.errors import format_message, unknown_name
+from topnet.tune.budget import parse_duration
+
+__all__ = ["RunConfig", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one ``topnet run`` (each is a TOML key and a ``--set`` key).
+
+    Attributes:
+        data: a dataset name (``fashion-mnist``, ``cifar10``, ``mnist1d``, ...) or a ``.npz`` /
+            ``.csv`` path.
+        data_path: the folder of a named dataset's files (None: the usual places).
+        target: the target column of a CSV file (required there).
+        budget: the wall time of the whole run (``"15m"``, ``"2h"``, seconds); every phase gets
+            a share, and time a phase leaves unused goes to the later ones.
+        out: the run directory.
+        seed: seeds the split, the search, every model and every sampled mask.
+        storage: a database URL for the search (``postgresql://...`` lets ``topnet worker``
+            processes on other machines join); default: ``OUT/search/study.db``.
+        valid / blend / test: fractions of the training pool (``test`` only when the dataset
+            has none of its own).
+        top_k: configurations retrained to convergence (diverse architecture families first).
+        max_epochs: the most epochs a retrained model gets (fewer when the budget is short).
+        patience: early stopping patience of the retrained models (on the validation metric).
+        search_epochs / search_samples: epochs per search trial and train rows a trial sees
+            (None: chosen from the budget; the retrained models always use every train row).
+        sampler / pruner: as in ``topnet tune``.
+        lightgbm: add a LightGBM member to the ensemble.
+        mc_samples: MC dropout samples for the uncertainty estimates (0: none).
+        tensorboard: write TensorBoard logs of the retrained models (needs ``tensorboard``).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        verbose: 0 silent, 1 progress.
+    """
+
+    data: str = "fashion-mnist"
+    data_path: str | None = None
+    target: str | None = None
+    budget: str = "15m"
+    out: str = "runs/run"
+    seed: int = 0
+    storage: str | None = None
+    valid: float = 0.1
+    blend: float = 0.1
+    test: float = 0.1
+    top_k: int = 3
+    max_epochs: int = 60
+    patience: int = 6
+    search_epochs: int | None = None
+    search_samples: int | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    lightgbm: bool = True
+    mc_samples: int = 30
+    tensorboard: bool = True
+    device: str = "auto"
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        parse_duration(self.budget)  # a malformed budget fails here, before anything is written
+        for name in ("top_k", "max_epochs", "patience"):
+            _positive_int(name, getattr(self, name))
+        for name in ("search_epochs", "search_samples"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
+            raise ValueError(format_message("mc_samples", self.mc_samples, "a non-negative int (0: no MC dropout)"))
+        if self.data.lower().endswith(".csv") and not self.target:
+            raise ValueError(format_message("target", self.target, f"the column of {self.data!r} to predict",
+                                            "pass --target COLUMN"))
+
+    @property
+    def budget_s(self) -> float:
+        """The budget in seconds."""
+        return parse_duration(self.budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(format_message(name, value, "a positive int"))
+
+
+def _read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--config {str(path)!r} does not exist; expected a TOML file of run settings") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(format_message(f"--config {str(path)!r}", f"invalid TOML ({error})",
+                                        "key = value lines, e.g. budget = \"30m\"")) from None
+    return document.get("run", document)  # a [run] table or top-level keys
+
+
+def resolve_config(config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then the TOML file (top-level keys or a ``[run]`` table), then ``overrides``.
+
+    Raises:
+        ValueError: an unknown key (naming the nearest one) or a bad value.
+        FileNotFoundError: a missing config file.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_toml(config_file))
+    values.update({k: v for k, v in (overrides or {}).items()})
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    for key in values:
+        if key not in names:
+            raise unknown_name("run setting", key, names)
+    if "budget" in values and isinstance(values["budget"], (int, float)) and not isinstance(values["budget"], bool):
+        values["budget"] = f"{values['budget']}s"
+    try:
+        return RunConfig(**values)
+    except TypeError as error:
+        raise ValueError(f"run settings: {error}") from None

@@ -1,0 +1,79 @@
+"""The data of ``topnet run``: load, split four ways, standardise on train, describe.
+
+The splits are exactly those the search's `DataSpec` makes (same loader, fractions and seed),
+so a ``topnet worker`` on another machine trains on the same rows. The test split is kept
+aside, with its inputs as loaded (the report shows the least-sure images as they were).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from topnet.data import Splits, load, split, standardize
+from topnet.pipeline.config import RunConfig
+from topnet.tune.data import DataSpec, data_kind, task_of
+
+__all__ = ["RunSplits", "prepare", "data_spec"]
+
+
+@dataclass
+class RunSplits:
+    """The run's data.
+
+    Attributes:
+        splits: train / valid / blend / test, standardised with train's statistics.
+        raw_test_x: the test inputs as loaded (before standardisation).
+        standardizers: ``{input: Standardizer state}`` (for ``topnet predict``).
+        kind: ``"images"``, ``"vectors"`` or ``"tabular"``.
+        task / width / loss / metrics: as ``topnet.tune.data.task_of`` gives them.
+        info: ``dataset.json`` (`topnet.report.schema.DatasetInfo` plus the CSV encoding).
+    """
+
+    splits: Splits
+    raw_test_x: Any
+    standardizers: dict[str, Any]
+    kind: str
+    task: str
+    width: int
+    loss: str
+    metrics: list[str]
+    info: dict[str, Any]
+
+    @property
+    def search_splits(self) -> Splits:
+        """The splits without test: everything before the final evaluation sees only these."""
+        return Splits(train=self.splits.train, valid=self.splits.valid, blend=self.splits.blend)
+
+
+def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
+    """The `DataSpec` that gives the search the run's splits (``train_samples``: a subset of train)."""
+    return DataSpec(config.data, data_path=config.data_path, target=config.target, valid=config.valid,
+                    blend=config.blend, test=config.test, seed=config.seed, train_samples=train_samples)
+
+
+def prepare(config: RunConfig) -> RunSplits:
+    """Load ``config.data``, split it into train / valid / blend / test and standardise it."""
+    splits = split(load(config.data, path=config.data_path, target=config.target),
+                   valid=config.valid, blend=config.blend, test=config.test, seed=config.seed)
+    raw_test_x = splits.test.x
+    splits, standardizers = standardize(splits)
+    train = splits.train
+    task, width, loss, metrics = task_of(train)
+    kind = data_kind(train)
+    meta = dict(train.meta)
+    info = {"name": train.name or config.data, "task": task, "kind": "image" if kind == "images" else kind,
+            "num_rows": {name: len(d) for name, d in splits.items()},
+            "input_shape": None if isinstance(train.x, dict) else list(np.shape(train.x)[1:])}
+    if train.class_names is not None:
+        info["class_names"] = list(train.class_names)
+    elif task == "classification":
+        info["class_names"] = [str(i) for i in range(width)]
+    if kind == "tabular":
+        info["feature_names"] = list(meta.get("numeric_columns", [])) + list(meta.get("categorical_columns", []))
+        info["target"] = config.target
+        info["csv"] = {key: meta[key] for key in ("numeric_columns", "categorical_columns", "vocabularies")
+                       if key in meta}
+    states = {key: {k: np.asarray(v).tolist() for k, v in s.state_dict().items()} for key, s in standardizers.items()}
+    return RunSplits(splits, raw_test_x, states, kind, task, width, loss, metrics, info)

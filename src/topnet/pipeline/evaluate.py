@@ -1,0 +1,151 @@
+"""Phases 6-8 of ``topnet run``: ensemble on blend, uncertainty, one evaluation on test, the files.
+
+The ensemble (``topnet.ensemble.Ensemble``) picks its combiner by cross-fitted blend log-loss
+(MSE for regression) and fits a temperature on blend. MC dropout is measured on blend for every
+network member with dropout (does averaging dropout masks lower its log-loss?). Only then is the
+test split read, once: every model, the best single model (picked on valid) and the ensemble
+before and after temperature scaling. Everything lands in the run directory as the report
+schema (`topnet.report.schema`) describes it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topnet.ensemble import Ensemble, NetworkMember
+from topnet.ensemble.features import categorical_sizes
+from topnet.ensemble.temperature import log_loss
+from topnet.pipeline.data import RunSplits
+from topnet.uncertainty.calibration import calibration_metrics
+
+__all__ = ["network_members", "fit_ensemble", "mc_dropout_scores", "evaluate_on_test", "NUM_EXAMPLES"]
+
+NUM_EXAMPLES = 64  # least-confident test rows whose inputs are kept for the report
+
+
+def network_members(models: dict[str, Any], records: dict[str, dict[str, Any]], data: RunSplits,
+                    device: str) -> list[NetworkMember]:
+    """The retrained networks as ensemble members (tabular MLPs take the one-hot matrix)."""
+    sizes = categorical_sizes(data.splits.train)
+    members = []
+    for name, model in models.items():
+        flat = data.kind == "tabular" and records[name].get("family") != "wide_and_deep"
+        members.append(NetworkMember(model, name=name, task=data.task, features="flat" if flat else "raw",
+                                     categorical_sizes=sizes, device=device))
+    return members
+
+
+def fit_ensemble(members: list[Any], data: RunSplits, seed: int) -> Ensemble:
+    """Combiner picked by cross-fitted blend loss, temperature fitted on blend (classification)."""
+    return Ensemble(members, combiner="auto", temperature=data.task == "classification", seed=seed).fit(
+        data.search_splits)
+
+
+def _score(outputs: np.ndarray, y: np.ndarray, task: str) -> float:
+    if task == "classification":
+        return float(np.mean(np.asarray(outputs).argmax(axis=1) == y))
+    return float(np.sqrt(np.mean((np.asarray(outputs).reshape(len(y), -1) - y.reshape(len(y), -1)) ** 2)))
+
+
+def mc_dropout_scores(members: list[Any], data: RunSplits, samples: int, seconds: float,
+                      seed: int) -> dict[str, dict[str, Any]]:
+    """Blend log-loss of each dropout network, deterministic and averaged over ``samples`` MC
+    dropout passes (classification only; members are skipped when time runs out)."""
+    from topnet.uncertainty import mc_predict
+
+    if samples < 1 or data.task != "classification":
+        return {}
+    blend, started, results = data.splits.blend, time.monotonic(), {}
+    for member in members:
+        if not isinstance(member, NetworkMember):
+            continue
+        if time.monotonic() - started > seconds:
+            results[member.name] = {"status": "skipped: out of time"}
+            continue
+        try:
+            began = time.monotonic()
+            mean = mc_predict(member.model, member._inputs(blend.x), samples, seed=seed, device=member.device).mean
+        except ValueError:  # no dropout layers: MC dropout does not apply
+            continue
+        results[member.name] = {"samples": samples, "seconds": round(time.monotonic() - began, 3),
+                                "blend_nll": log_loss(member.predict_split("blend", blend), blend.y),
+                                "blend_nll_mc": log_loss(mean.double().numpy(), blend.y)}
+    return results
+
+
+def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Read test once: every member, the best single model (by valid) and the ensemble.
+
+    Returns:
+        ``{"metrics", "models", "calibration", "predictions"}``: the documents of
+        ``metrics.json`` (without time), ``models.json``, ``calibration.json`` and the arrays
+        of ``predictions/test.npz``.
+    """
+    splits, task = data.splits, data.task
+    test, y = splits.test, np.asarray(splits.test.y)
+    outputs = {m.name: m.predict_split("test", test) for m in ensemble.members_}
+    stacked = ensemble._stack(outputs, ensemble.members_)
+    raw = ensemble.combiner_.combine(stacked)
+    rows = []
+    for member in ensemble.members_:
+        record = records.get(member.name, {})
+        rows.append({"name": member.name, "family": record.get("family", member.kind),
+                     "num_params": record.get("num_params"),
+                     "valid": _score(member.predict_split("valid", splits.valid), np.asarray(splits.valid.y), task),
+                     "blend": _score(member.predict_split("blend", splits.blend), np.asarray(splits.blend.y), task),
+                     "test": _score(outputs[member.name], y, task),
+                     **{k: v for k, v in record.items() if k in ("epochs_run", "best_epoch", "seconds", "trial", "trees")}})
+    maximize = task == "classification"
+    selected = (max if maximize else min)(rows, key=lambda r: r["valid"])
+    metric = "accuracy" if maximize else "rmse"
+    models = {"metric": metric, "greater_is_better": maximize, "selected": selected["name"], "models": rows}
+    if task == "classification":
+        calibrated = ensemble.combine(outputs)
+        before, after = calibration_metrics(raw, y), calibration_metrics(calibrated, y)
+        single = calibration_metrics(outputs[selected["name"]], y)
+        metrics = {"test": after, "best_single": {"name": selected["name"], **single}}
+        calibration = {"temperature": ensemble.temperature_, "fitted_on": "blend",
+                       "before": {k: before[k] for k in ("ece", "nll", "brier")},
+                       "after": {k: after[k] for k in ("ece", "nll", "brier")}}
+        predictions = {"y_true": y, "proba": calibrated, "proba_uncalibrated": raw}
+        confidence = calibrated.max(axis=1)
+    else:
+        combined = np.asarray(ensemble.combine(outputs)).reshape(len(y), -1)[:, 0]
+        spread = np.std(stacked[:, :, 0], axis=0)  # the members' disagreement per row
+        metrics = {"test": _regression(combined, y), "best_single": {"name": selected["name"],
+                                                                     **_regression(outputs[selected["name"]], y)}}
+        calibration = None
+        predictions = {"y_true": y, "y_pred": combined, "y_std": spread}
+        confidence = -spread
+    predictions.update(_examples(data, confidence))
+    return {"metrics": metrics, "models": models, "calibration": calibration, "predictions": predictions}
+
+
+def _regression(predicted: Any, y: np.ndarray) -> dict[str, float]:
+    error = np.asarray(predicted, dtype=np.float64).reshape(len(y)) - y.reshape(len(y)).astype(np.float64)
+    return {"rmse": float(np.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
+
+
+def _examples(data: RunSplits, confidence: np.ndarray) -> dict[str, np.ndarray]:
+    """The inputs (as loaded) of the least-confident test rows, for the report."""
+    raw = data.raw_test_x
+    if isinstance(raw, dict):  # a table: the numeric columns, as read
+        raw = raw.get("numeric")
+        if raw is None:
+            return {}
+    raw = np.asarray(raw)
+    if data.kind == "vectors":
+        raw = raw.reshape(len(raw), -1)
+    order = np.sort(np.argsort(confidence, kind="stable")[:NUM_EXAMPLES])
+    return {"x_sample": raw[order], "sample_index": order}
+
+
+def write_ensemble_summary(ensemble: Ensemble, data: RunSplits, out: Path, mc: dict[str, Any]) -> dict[str, Any]:
+    """``ensemble.json``'s document (`topnet.report.schema.EnsembleSummary`)."""
+    table = ensemble.diversity(data.splits.blend)
+    return {"members": [m.name for m in ensemble.members_], "combiner": ensemble.combiner_name_,
+            "weights": ensemble.weights_, "blend_loss": ensemble.scores_, "diversity": table.to_dict(),
+            "temperature": ensemble.temperature_, "mc_dropout": mc, "saved": str(out)}

@@ -1,0 +1,149 @@
+"""Phase 5 of ``topnet run``: retrain the chosen configurations on every train row, and LightGBM.
+
+Each configuration gets an equal share of the phase's time; its epochs come from the search's
+own measurement (seconds per epoch on the trial's rows, scaled to the full train split), capped
+by ``max_epochs``. Early stopping on the validation metric keeps the best epoch's weights; a
+`Deadline` stops a model that runs over its share. Each model writes its CSV history and
+TensorBoard logs, and a `BackupAndRestore` directory while it trains, so a killed run resumes
+mid-model; a finished model is saved to ``models/NAME/`` and never retrained.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from topnet.callbacks import BackupAndRestore, Callback, CSVLogger
+from topnet.io import load_model, remove_tree, save_model
+from topnet.pipeline.data import RunSplits
+from topnet.seeding import derive_seed
+from topnet.tune.budget import Deadline
+from topnet.tune.checkpoints import TrialRecord
+from topnet.tune.data import TrialData
+from topnet.tune.objective import FitSettings, train_config
+
+__all__ = ["RetrainPlan", "plan_epochs", "retrain", "train_lightgbm"]
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """One model to retrain: its name, configuration, seed and epochs."""
+
+    name: str
+    trial: int
+    config: dict[str, Any]
+    seed: int
+    epochs: int
+
+
+def plan_epochs(seconds: float, trial_seconds: float | None, trial_epochs: int, trial_rows: int, rows: int,
+                max_epochs: int) -> int:
+    """Epochs that fit in ``seconds`` at the trial's measured speed, scaled to ``rows``.
+
+    Example:
+        >>> plan_epochs(300, trial_seconds=60, trial_epochs=3, trial_rows=12000, rows=48000, max_epochs=50)
+        3
+    """
+    if not trial_seconds or trial_epochs < 1:
+        return min(max_epochs, 10)
+    per_epoch = trial_seconds / trial_epochs * rows / max(trial_rows, 1)
+    return int(max(1, min(max_epochs, math.floor(0.9 * seconds / per_epoch))))
+
+
+class _Progress(Callback):
+    """One line per epoch: model, epoch, the metric, the best so far, time left in the phase."""
+
+    def __init__(self, label: str, metric: str, deadline: Deadline, verbose: int):
+        self.label, self.metric, self.deadline, self.verbose = label, metric, deadline, verbose
+        self.best: float | None = None
+
+    def on_epoch_end(self, state: Any) -> None:
+        value = state.logs.get(self.metric)
+        if value is not None and not math.isnan(value):
+            maximize = "acc" in self.metric
+            if self.best is None or (value > self.best if maximize else value < self.best):
+                self.best = value
+        if self.verbose:
+            left = self.deadline.remaining()
+            print(f"[retrain] {self.label} epoch {state.epoch + 1}/{state.epochs} {self.metric} "
+                  f"{value if value is None else round(float(value), 4)} (best {self.best and round(self.best, 4)})"
+                  + (f", {left:.0f}s left" if left is not None else ""), flush=True)
+
+
+def _callbacks(run: Path, plan: RetrainPlan, tensorboard: bool) -> list[Callback]:
+    callbacks: list[Callback] = [BackupAndRestore(run / "backup" / plan.name),
+                                 CSVLogger(run / "histories" / f"{plan.name}.csv", append=True)]
+    if tensorboard:
+        try:
+            from topnet.callbacks import TensorBoard
+
+            callbacks.append(TensorBoard(run / "tensorboard" / plan.name, histogram_freq=0, write_graph=False))
+        except ImportError:  # the tensorboard extra is not installed: the CSV history still is
+            pass
+    return callbacks
+
+
+def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patience: int, seconds: float,
+            device: str, tensorboard: bool, verbose: int, label: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train ``plan`` on the full train split (validating on valid) and save it to ``models/NAME``.
+
+    Returns:
+        ``(model with its best epoch's weights, record)``; the record has the valid value,
+        the best epoch, epochs run and seconds.
+    """
+    started = time.monotonic()
+    deadline = Deadline(seconds)
+    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=patience, device=device, seed=plan.seed)
+    callbacks = [deadline, _Progress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
+    outcome = train_config(plan.config, TrialData(data.search_splits), settings, seed=plan.seed, callbacks=callbacks)
+    record = {"name": plan.name, "trial": plan.trial, "family": plan.config.get("family"), "seed": plan.seed,
+              "valid": outcome.value, "best_epoch": outcome.best_epoch, "epochs_run": outcome.epochs_run,
+              "epochs_planned": plan.epochs, "seconds": round(time.monotonic() - started, 3),
+              "stopped_by_budget": deadline.expired, "config": plan.config,
+              "num_params": sum(p.numel() for p in outcome.model.parameters())}
+    save_model(outcome.model, run / "models" / plan.name,
+               metadata={"task": data.task, "class_names": data.info.get("class_names"), **record})
+    remove_tree(run / "backup" / plan.name)
+    return outcome.model, record
+
+
+def load_retrained(run: Path, name: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A model ``retrain`` saved, with its record (for a resumed run)."""
+    from topnet.io import read_config
+
+    model = load_model(run / "models" / name)
+    metadata = read_config(run / "models" / name).get("metadata", {})
+    return model, {k: v for k, v in metadata.items() if k not in ("task", "class_names")}
+
+
+def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
+               seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0) -> list[RetrainPlan]:
+    """A `RetrainPlan` per chosen trial, with epochs from its measured speed and an equal share
+    of ``seconds``; plans are numbered (and seeded) from ``first_index``."""
+    plans, rows = [], len(data.splits.train)
+    for offset, record in enumerate(records):
+        index = first_index + offset
+        epochs_run = len(record.curve.get("loss", [])) or int(record.config.get("epochs", 1))
+        epochs = plan_epochs(seconds / max(len(records), 1), durations.get(record.number), epochs_run, trial_rows,
+                             rows, max_epochs)
+        name = f"{index:02d}-{record.family}-t{record.number}"
+        plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
+                                 epochs))
+    return plans
+
+
+def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float) -> tuple[Any, dict[str, Any]]:
+    """A LightGBM member on train (early-stopped on valid, stopped at ``seconds``), saved to ``models/lightgbm``."""
+    from topnet.ensemble import LightGBMMember
+
+    started = time.monotonic()
+    member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds)
+    member.fit(data.splits.train, data.splits.valid)
+    member.save(run / "models" / "lightgbm")
+    record = {"name": "lightgbm", "family": "lightgbm", "seconds": round(time.monotonic() - started, 3),
+              "trees": member.best_iteration_}
+    return member, record

@@ -1,0 +1,288 @@
+"""``topnet run``: the whole recipe of the two chapters, within a time budget, resumable.
+
+Phases (``../shared/DESIGN.md``): load and split → standardise → LR range test → search →
+retrain the top-k diverse configurations → LightGBM → ensemble (combiner picked by blend
+log-loss) → MC dropout and temperature scaling → one evaluation on test → report. The budget is
+split across the phases (`BudgetPlan`); ``metrics.json`` records what each got and used.
+
+State: ``state.json`` records each finished phase, the retraining plan and the time spent. A
+killed run started again with ``resume=True`` skips the finished phases, resumes the study
+(finished trials are kept) and the model that was training (from its `BackupAndRestore`
+directory), and counts the time already spent against the budget. ``metrics.json`` is written
+last but the report: its presence marks a finished run, which is never overwritten.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topnet.io import atomic_write_text, atomic_writer
+from topnet.pipeline.budget import PHASE_SHARES, BudgetPlan
+from topnet.pipeline.config import RunConfig
+from topnet.pipeline.data import RunSplits, prepare
+from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
+                                      write_ensemble_summary)
+from topnet.pipeline.retrain import RetrainPlan, load_retrained, make_plans, retrain, train_lightgbm
+from topnet.pipeline.search import (choose_configs, find_learning_rate, run_search, search_fidelity, search_space,
+                                    trial_seconds, tune_document, with_baseline_lr)
+from topnet.report.run_dir import environment
+from topnet.report.schema import redact
+
+__all__ = ["run", "RunState"]
+
+_KEEP_ON_RESUME = ("verbose", "device")  # settings a resumed run may change
+
+
+class RunState:
+    """``state.json``: finished phases, the retraining plan, the seconds spent (written atomically)."""
+
+    def __init__(self, directory: Path):
+        self.file = directory / "state.json"
+        self.document: dict[str, Any] = {"phases": {}, "elapsed_s": 0.0, "retrain_plans": None, "retrained": []}
+        if self.file.exists():
+            self.document.update(json.loads(self.file.read_text(encoding="utf-8")))
+
+    def time_spent(self) -> float:
+        """Seconds the run spent before: as of the last save, plus the time until its last
+        written file (a killed phase's trials and epochs write files; its time counts too)."""
+        spent = float(self.document["elapsed_s"])
+        if self.file.exists():
+            saved = self.file.stat().st_mtime
+            newest = max((p.stat().st_mtime for p in self.file.parent.rglob("*") if p.is_file()), default=saved)
+            spent += max(0.0, newest - saved)
+        return spent
+
+    def done(self, phase: str) -> bool:
+        return self.document["phases"].get(phase, {}).get("status") in ("done", "skipped")
+
+    def save(self, plan: BudgetPlan) -> None:
+        self.document["phases"] = {k: v for k, v in plan.phases.items() if v.get("status") != "running"}
+        self.document["elapsed_s"] = round(plan.elapsed(), 3)
+        atomic_write_text(self.file, json.dumps(self.document, indent=2, default=str) + "\n")
+
+
+def _open_run_dir(config: RunConfig, resume: bool, overwrite: bool) -> Path:
+    out = Path(config.out)
+    finished, unfinished = (out / "metrics.json").exists(), (out / "state.json").exists()
+    if overwrite and (finished or unfinished):
+        shutil.rmtree(out)
+    elif finished:
+        raise FileExistsError(f"--out {str(out)!r} holds a finished run (metrics.json exists); choose another "
+                              "directory, or pass --overwrite to replace it")
+    elif unfinished and not resume:
+        raise FileExistsError(f"--out {str(out)!r} holds an unfinished run; pass --resume to continue it, "
+                              "--overwrite to start it again, or choose another --out")
+    elif unfinished:
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        changed = sorted(k for k, v in redact(config.to_dict()).items()
+                         if k not in _KEEP_ON_RESUME and saved.get(k) != v)
+        if changed:
+            raise ValueError(f"--resume: settings {changed} differ from the run in {str(out)!r} "
+                             f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); resume with the same "
+                             "settings, or start a new run with another --out")
+    elif any(out.iterdir() if out.is_dir() else ()):
+        raise FileExistsError(f"--out {str(out)!r} is not empty and holds no topnet run; choose another directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _say(config: RunConfig, plan: BudgetPlan, phase: str, allowance: float | None = None) -> None:
+    if config.verbose:
+        share = f" ({allowance:.0f}s of it)" if allowance is not None else ""
+        print(f"[run] {phase}: {plan.remaining():.0f}s of the {plan.budget_s:.0f}s budget left{share}", flush=True)
+
+
+def _write_json(out: Path, name: str, document: Any) -> None:
+    atomic_write_text(out / name, json.dumps(document, indent=2, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple, Path)):
+        return list(value) if not isinstance(value, Path) else str(value)
+    return str(value)
+
+
+def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Run the whole job into ``config.out``; returns ``metrics.json``'s document.
+
+    Args:
+        config: the settings (`resolve_config` builds them from TOML and ``--set``).
+        resume: continue the unfinished run in ``config.out``.
+        overwrite: delete a run already in ``config.out`` first.
+
+    Raises:
+        FileExistsError: ``config.out`` holds a finished run (or an unfinished one, without
+            ``resume``).
+        ValueError: resuming with other settings; bad data; what the phases raise.
+
+    Example (not run by the doctests: it takes the budget):
+        metrics = run(RunConfig(budget="15m", out="runs/fm"))
+        metrics["test"]["accuracy"]
+    """
+    out = _open_run_dir(config, resume, overwrite)
+    state = RunState(out)
+    plan = BudgetPlan(config.budget_s, PHASE_SHARES, done={k: v for k, v in state.document["phases"].items()
+                                                             if k in PHASE_SHARES and state.done(k)},
+                      used_before=state.time_spent())
+    _write_json(out, "config.json", redact(config.to_dict()))
+    if not (out / "environment.json").exists():
+        _write_json(out, "environment.json", environment(config.seed))
+    _say(config, plan, "loading the data")
+    plan.start("data")
+    data = prepare(config)
+    _write_json(out, "dataset.json", data.info)
+    _write_json(out, "standardizer.json", data.standardizers)
+    plan.finish("data")
+    space = search_space(data, config.budget_s, config.device)
+    space = with_baseline_lr(space, _lr_find_phase(config, plan, state, out, space, data))
+    result = _search_phase(config, plan, state, out, space, data)
+    models, records = _retrain_phase(config, plan, state, out, result, data)
+    lightgbm = _lightgbm_phase(config, plan, state, out, data, records)
+    return _finish(config, plan, state, out, data, models, records, lightgbm)
+
+
+def _lr_find_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
+                   data: RunSplits) -> float | None:
+    if not state.done("lr_find"):
+        allowance = plan.start("lr_find")
+        _say(config, plan, "learning-rate range test", allowance)
+        document = find_learning_rate(space, data, config, num_steps=300 if allowance >= 60 else 120)
+        _write_json(out, "lr_find.json", document)
+        plan.finish("lr_find", suggestion=document["suggestion"])
+        state.save(plan)
+        if config.verbose:
+            print(f"[run] lr_find: suggests lr={document['suggestion']:.3g} for {document['optimizer']} "
+                  f"({document['verdict']})", flush=True)
+    document = json.loads((out / "lr_find.json").read_text(encoding="utf-8"))
+    return document.get("suggestion")
+
+
+def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
+                  data: RunSplits) -> Any:
+    if state.done("search"):  # summarise the finished study without running trials
+        return run_search(space, data, config, out / "search", seconds=60.0, max_trials=0)
+    allowance = plan.start("search")
+    epochs, samples = search_fidelity(config, data)
+    _say(config, plan, f"search ({epochs} epochs per trial on {samples or len(data.splits.train)} train rows)", allowance)
+    result = run_search(space, data, config, out / "search", seconds=allowance)
+    _write_json(out, "tune.json", tune_document(result))
+    plan.finish("search", trials=result.counts, best_value=result.best_value)
+    state.save(plan)
+    if result.best_trial is None:
+        raise RuntimeError(f"the search finished no trial in {allowance:.0f}s; give the run a larger --budget "
+                           f"(e.g. --budget {max(2, round(config.budget_s / 30))}m) or smaller data")
+    return result
+
+
+def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, result: Any,
+                   data: RunSplits) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Retrain the chosen configurations; while the phase has time for another model (models
+    that stop early leave some), add one more: the next chosen configuration with a new seed."""
+    finished = state.done("retrain")
+    allowance = plan.allowance("retrain") if finished else plan.start("retrain")
+    chosen, durations = choose_configs(result, config.top_k), trial_seconds(result)
+    _, samples = search_fidelity(config, data)
+    rows = samples or len(data.splits.train)
+
+    def more(seconds: float, count: int) -> list[dict[str, Any]]:
+        made = make_plans([chosen[(len(plans) + i) % len(chosen)] for i in range(count)], durations, data,
+                          seed=config.seed, seconds=seconds, max_epochs=config.max_epochs, trial_rows=rows,
+                          first_index=len(plans))
+        return [dataclasses.asdict(p) for p in made]
+
+    plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
+    if not plans:
+        plans.extend(more(allowance, config.top_k))
+        state.document["retrain_plans"] = plans
+        state.save(plan)
+    models, records, began = {}, {}, time.monotonic()
+    index = 0
+    while index < len(plans):
+        item = RetrainPlan(**plans[index])
+        if item.name in state.document["retrained"]:
+            models[item.name], records[item.name] = load_retrained(out, item.name)
+        else:
+            seconds = max(1.0, allowance - (time.monotonic() - began)) / (len(plans) - index)
+            _say(config, plan, f"retraining {item.name} ({item.epochs} epochs at most)", seconds)
+            models[item.name], records[item.name] = retrain(
+                item, data, out, metric=result.metric, patience=config.patience, seconds=seconds, device=config.device,
+                tensorboard=config.tensorboard, verbose=config.verbose, label=f"{index + 1}/{len(plans)} {item.name}")
+            state.document["retrained"].append(item.name)
+            state.save(plan)
+        index += 1
+        left = allowance - (time.monotonic() - began)
+        typical = max(r.get("seconds", 0.0) for r in records.values())
+        if index == len(plans) and not finished and len(plans) < 2 * config.top_k and left > 1.5 * typical:
+            plans.extend(more(left, 1))
+            state.save(plan)
+    if not finished:
+        plan.finish("retrain", models=list(models))
+        state.save(plan)
+    return models, records
+
+
+def _lightgbm_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, data: RunSplits,
+                    records: dict[str, dict[str, Any]]) -> Any:
+    from topnet.ensemble.members import load_member
+
+    if not config.lightgbm:
+        if not state.done("lightgbm"):
+            plan.skip("lightgbm", "lightgbm = false")
+        return None
+    folder = out / "models" / "lightgbm"
+    if state.done("lightgbm"):
+        member_config = json.loads((folder / "member.json").read_text(encoding="utf-8"))
+        records["lightgbm"] = member_config.pop("record", {})
+        return load_member(folder, member_config)
+    allowance = plan.start("lightgbm")
+    _say(config, plan, "LightGBM", allowance)
+    member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance)
+    _write_json(folder, "member.json", {**member.config(), "record": record})
+    records["lightgbm"] = record
+    plan.finish("lightgbm", trees=record["trees"])
+    state.save(plan)
+    return member
+
+
+def _finish(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, data: RunSplits,
+            models: dict[str, Any], records: dict[str, dict[str, Any]], lightgbm: Any) -> dict[str, Any]:
+    from topnet.report.html import build_report
+
+    allowance = plan.start("ensemble")
+    _say(config, plan, "ensemble, calibration and the test split", allowance)
+    members = network_members(models, records, data, config.device) + ([lightgbm] if lightgbm is not None else [])
+    ensemble = fit_ensemble(members, data, config.seed)
+    if (out / "ensemble").exists():
+        shutil.rmtree(out / "ensemble")  # a resumed run's half-written ensemble
+    ensemble.save(out / "ensemble")
+    mc = mc_dropout_scores(members, data, config.mc_samples, allowance / 2, config.seed)
+    _write_json(out, "ensemble.json", write_ensemble_summary(ensemble, data, out / "ensemble", mc))
+    evaluation = evaluate_on_test(ensemble, data, records)  # the only time test is read
+    for row in evaluation["models"]["models"]:
+        row.update({k: v for k, v in mc.get(row["name"], {}).items() if k.startswith("blend_nll")})
+    _write_json(out, "models.json", evaluation["models"])
+    if evaluation["calibration"] is not None:
+        _write_json(out, "calibration.json", evaluation["calibration"])
+    (out / "predictions").mkdir(exist_ok=True)
+    with atomic_writer(out / "predictions" / "test.npz", "wb") as handle:
+        np.savez(handle, **evaluation["predictions"])
+    plan.finish("ensemble", combiner=ensemble.combiner_name_)
+    metrics = {**evaluation["metrics"], "budget_s": plan.budget_s, "elapsed_s": round(plan.elapsed(), 3),
+               "phases": plan.phases}
+    _write_json(out, "metrics.json", metrics)
+    state.save(plan)
+    build_report(out)
+    if config.verbose:
+        test, single = metrics["test"], metrics["best_single"]
+        key = "accuracy" if "accuracy" in test else "rmse"
+        print(f"[run] test {key}: ensemble {test[key]:.4f}, best single ({single['name']}) {single[key]:.4f}; "
+              f"{metrics['elapsed_s']:.0f}s of {plan.budget_s:.0f}s; report: {out / 'report.html'}", flush=True)
+    return metrics

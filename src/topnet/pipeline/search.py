@@ -1,0 +1,144 @@
+"""Phases 3-4 of ``topnet run``: the learning-rate range test, then the search.
+
+The range test runs on the search space's baseline model (``topnet train``'s default model) and
+its suggestion becomes the baseline's learning rate: the first trial the search runs. The
+search itself is ``topnet.tune.tune`` on the run's splits, with a budget-aware space and
+fidelity: on a short CPU budget, image searches train on a subset of train rows and leave out
+the widest convnets (a trial must be cheap enough for several to run); the configurations it
+finds are retrained on every train row afterwards.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+
+from topnet.pipeline.config import RunConfig
+from topnet.pipeline.data import RunSplits, data_spec
+from topnet.train import lr_find
+from topnet.train.loop import resolve_device
+from topnet.tune import tune
+from topnet.tune.builders import build_model, complete_config
+from topnet.tune.checkpoints import TrialRecord, select_top_k
+from topnet.tune.data import model_arguments
+from topnet.tune.defaults import image_space, vector_space
+from topnet.tune.plots import param_importances
+from topnet.tune.results import TuneResult
+from topnet.tune.space import SearchSpace
+
+__all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document"]
+
+_MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
+
+
+def search_space(data: RunSplits, budget_s: float, device: str) -> SearchSpace:
+    """The default space for the data; short CPU budgets leave out width-64 convnets."""
+    if data.kind == "images":
+        cheap = budget_s < 45 * 60 and resolve_device(device).type == "cpu"
+        return image_space(widths=(16, 32) if cheap else (16, 32, 64))
+    return vector_space(wide_and_deep=data.kind == "tabular")
+
+
+def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None]:
+    """``(epochs per trial, train rows per trial or None for all)`` for the run's budget.
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> from topnet.pipeline.config import RunConfig
+        >>> search_fidelity(RunConfig(budget="15m"), S(kind="images", splits=S(train=range(48000))))
+        (3, 13500)
+    """
+    rows = len(data.splits.train)
+    samples = config.search_samples
+    if samples is None and data.kind == "images":  # ~15 rows per second of budget: 13.5k for 15 minutes
+        samples = int(min(rows, max(2000, 15 * config.budget_s)))
+    samples = None if samples is None or samples >= rows else samples
+    epochs = config.search_epochs
+    if epochs is None:
+        floor = 3 if config.budget_s < 45 * 60 else 5
+        epochs = min(30, max(floor, math.ceil(_MIN_STEPS * 128 / (samples or rows))))
+    return epochs, samples
+
+
+def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, num_steps: int) -> dict[str, Any]:
+    """The LR range test on the baseline model of ``space``; returns ``lr_find.json``'s document."""
+    baseline = complete_config(dict(space.baseline or {"family": "mlp"}))
+    splits = data.search_splits
+    if isinstance(splits.train.x, dict) and baseline["family"] != "wide_and_deep":
+        from topnet.data import flatten_tabular
+
+        splits = flatten_tabular(splits)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(config.seed)
+    model = build_model(baseline, model_arguments(baseline["family"], splits.train, data.width))
+    torch.random.set_rng_state(generator_state)
+    result = lr_find(model, splits.train, loss=data.loss, optimizer=baseline["optimizer"], start_lr=1e-6, end_lr=1.0,
+                     num_steps=num_steps, batch_size=int(baseline["batch_size"]), seed=config.seed, device=config.device)
+    document = dataclasses.asdict(result)
+    document.update(rule="valley", suggestion=result.suggestion, optimizer=baseline["optimizer"],
+                    verdict=result.verdict, family=baseline["family"])
+    return document
+
+
+def with_baseline_lr(space: SearchSpace, lr: float | None) -> SearchSpace:
+    """``space`` whose baseline trial uses ``lr`` (when the space's range admits it)."""
+    param = space.params.get("lr")
+    if lr is None or not space.baseline or param is None or not getattr(param, "low", 0) <= lr <= getattr(param, "high", 0):
+        return space
+    return dataclasses.replace(space, baseline={**space.baseline, "lr": float(lr)})
+
+
+def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any, seconds: float,
+               max_trials: int | None = None) -> TuneResult:
+    """``tune`` on the run's splits for ``seconds`` (resuming the study if it exists)."""
+    epochs, samples = search_fidelity(config, data)
+    return tune(space, data_spec(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
+                sampler=config.sampler, pruner=config.pruner, storage=config.storage,
+                study_name="topnet-run", seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
+                device=config.device, verbose=config.verbose)
+
+
+def choose_configs(result: TuneResult, k: int, margin: float = 0.02) -> list[TrialRecord]:
+    """The configurations to retrain: the diverse top-``k`` (the best of each family first)
+    among the trials within ``margin`` of the best one (relative for minimised metrics). When
+    fewer than ``k`` are that close, the best ones are repeated: the retrained copies differ
+    by seed, which still makes a useful ensemble.
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> rs = [TrialRecord(0, "COMPLETE", 0.91, {"family": "a"}), TrialRecord(1, "COMPLETE", 0.90, {"family": "a"}),
+        ...       TrialRecord(2, "COMPLETE", 0.80, {"family": "b"})]
+        >>> [r.number for r in choose_configs(S(records=rs, direction="maximize"), 3)]
+        [0, 1, 0]
+    """
+    maximize = result.direction == "maximize"
+    ranked = select_top_k(result.records, len(result.records), maximize=maximize, diverse=False)
+    if not ranked:
+        return []
+    best = ranked[0].value
+    tolerance = margin if maximize else margin * max(abs(best), 1e-12)
+    close = [r for r in ranked if (best - r.value if maximize else r.value - best) <= tolerance]
+    chosen = select_top_k(close, k, maximize=maximize, diverse=True)
+    return [chosen[i % len(chosen)] for i in range(k)]
+
+
+def trial_seconds(result: TuneResult) -> dict[int, float]:
+    """Each complete trial's duration in seconds, from the study."""
+    durations = {}
+    for trial in result.study.get_trials(deepcopy=False):
+        if trial.datetime_start is not None and trial.datetime_complete is not None:
+            durations[trial.number] = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return durations
+
+
+def tune_document(result: TuneResult) -> dict[str, Any]:
+    """``tune.json`` of the run directory (`topnet.report.schema.Tune`)."""
+    durations = trial_seconds(result)
+    trials = [{"number": r.number, "state": r.state, "value": r.value, "params": r.params,
+               "family": r.family, "duration_s": durations.get(r.number)} for r in result.records]
+    return {"metric": result.metric, "direction": result.direction, "trials": trials,
+            "importances": param_importances(result.study), "counts": result.counts,
+            "best_trial": result.best_trial, "best_value": result.best_value,
+            "selection_bias": result.selection_bias, "storage": result.storage, "study_name": result.study_name}
