@@ -15,6 +15,7 @@ __all__ = [
     "UnsafeFileError",
     "CheckpointError",
     "NonFiniteLossError",
+    "TrainingInterrupted",
     "format_message",
     "unknown_name",
 ]
@@ -42,6 +43,13 @@ class CheckpointError(TopnetError, RuntimeError):
 
 class NonFiniteLossError(TopnetError, FloatingPointError):
     """The training loss became NaN or infinite (``TerminateOnNaN(raise_error=True)``)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGTERM at a safe point, its backups kept: run it again to resume.
+
+    A ``KeyboardInterrupt``, so whatever handles Ctrl-C (the CLI: exit code 130) handles it too.
+    """
 
 
 def format_message(what: str, got: object, expected: str, fix: str | None = None) -> str:

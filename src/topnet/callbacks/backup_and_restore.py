@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import torch
 
 from topnet.callbacks.base import Callback
-from topnet.errors import CheckpointError, format_message
+from topnet.errors import CheckpointError, TrainingInterrupted, format_message
 from topnet.io import atomic_write_bytes, non_finite_names, remove_leftovers, safe_torch_load
 from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
 
@@ -34,6 +36,10 @@ class BackupAndRestore(Callback):
       - the backup is written at the start of each epoch (epoch 0 included), i.e. after every
         other callback's ``on_epoch_end`` has updated its state, so the backup never holds a
         half-updated callback; an interrupted first epoch resumes from the initial weights;
+      - SIGTERM (a scheduler's pre-emption, ``docker stop``) stops training at the next safe
+        point (after the current step, or after writing the next epoch's backup) by raising
+        ``TrainingInterrupted``, a ``KeyboardInterrupt``; the backups are kept, and the same
+        command resumes from the latest (an interrupted epoch is redone from its start);
       - each file carries a SHA-256 of its contents and the previous backup is kept
         (``backup.prev.pt``): a truncated or corrupted latest backup is set aside with a
         warning (``backup.pt.bad``, deleted with the backups when the run completes) and the
@@ -59,6 +65,8 @@ class BackupAndRestore(Callback):
         self.delete_checkpoint = delete_checkpoint
         self._pending_callbacks: list[dict[str, Any]] | None = None
         self._skip_save_epoch: int | None = None
+        self._sigterm_handler: Any = None  # the handler before fit (None: SIGTERM not handled here)
+        self._sigterm = False
 
     @property
     def latest(self) -> Path:
@@ -69,6 +77,9 @@ class BackupAndRestore(Callback):
         return self.backup_dir / "backup.prev.pt"
 
     def on_fit_begin(self, state: TrainState) -> None:
+        self._sigterm = False
+        if threading.current_thread() is threading.main_thread():  # Python runs handlers in the main thread only
+            self._sigterm_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
         if state.is_main_process:
             remove_leftovers(self.backup_dir, "backup")  # from a write cut short
         backup = self._read_good_backup()
@@ -93,14 +104,33 @@ class BackupAndRestore(Callback):
             self._pending_callbacks = None
         if self._skip_save_epoch == state.epoch:  # just restored this very state
             self._skip_save_epoch = None
-            return
-        self._write(state)
+        else:
+            self._write(state)
+        self._stop_if_terminated(state)
+
+    def on_batch_end(self, state: TrainState) -> None:
+        self._stop_if_terminated(state)
 
     def on_fit_end(self, state: TrainState) -> None:
+        if self._sigterm_handler is not None:
+            signal.signal(signal.SIGTERM, self._sigterm_handler)
+            self._sigterm_handler = None
+        if self._sigterm and state.completed:  # it came during the last epoch's end: still an interruption
+            self._stop_if_terminated(state)
         diverged = "invalid_loss" in state.extra or non_finite_names(state.model.state_dict())
         if state.completed and self.delete_checkpoint and not diverged:
             for path in (self.latest, self.previous, *self._set_aside()):
                 path.unlink(missing_ok=True)
+
+    # -- SIGTERM ---------------------------------------------------------------------------
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._sigterm = True  # acted on at the next safe point: after a step, or after the next backup
+
+    def _stop_if_terminated(self, state: TrainState) -> None:
+        if self._sigterm:
+            raise TrainingInterrupted(f"SIGTERM: stopped at epoch {state.epoch}, step {state.step}; the backup in "
+                                      f"{str(self.backup_dir)!r} is kept: run the same command again to resume")
 
     # -- writing ---------------------------------------------------------------------------
 
