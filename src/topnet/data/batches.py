@@ -42,8 +42,8 @@ def _as_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     array = np.asarray(value)
-    if array.dtype == object:
-        raise DataError(format_message("data", f"an array of Python objects with shape {array.shape}",
+    if array.dtype.kind in "OUSV":  # Python objects, strings, bytes, records
+        raise DataError(format_message("data", f"an array of {array.dtype} values with shape {array.shape}",
                                        "numeric arrays", "convert strings/categories to numbers first"))
     if array.dtype == np.float64:
         array = array.astype(np.float32)  # torch's default dtype; float64 would make models fail on dtype

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from topnet.data.dataset import Dataset, Splits
-from topnet.errors import DataError
+from topnet.errors import DataError, format_message
 
 __all__ = ["Standardizer", "standardize", "RandomFlip", "RandomTranslate", "PadAndCrop", "Cutout",
            "Compose", "translate"]
@@ -35,7 +35,8 @@ __all__ = ["Standardizer", "standardize", "RandomFlip", "RandomTranslate", "PadA
 class Standardizer:
     """Scale each channel (axis 1) to zero mean and unit variance, with statistics from train.
 
-    NaN-aware: NaNs are ignored when fitting and become 0 (the train mean) after `transform`.
+    NaN-aware: NaNs are ignored when fitting and become 0 (the train mean) after `transform`;
+    infinite values are refused when fitting (``DataError``).
     A channel with standard deviation 0 is only centred.
 
     Args:
@@ -63,6 +64,12 @@ class Standardizer:
             raise DataError(f"x: got shape {array.shape} dtype {array.dtype}; expected a non-empty "
                             "numeric array (N, ...)")
         array = array.astype(np.float64)
+        infinite = np.isinf(array)
+        if infinite.any():
+            rows = np.flatnonzero(infinite.reshape(len(array), -1).any(axis=1))
+            raise DataError(format_message("x", f"{int(infinite.sum())} infinite values in {len(rows)} samples (first at row {rows[0]})",
+                                           "finite numbers or NaN (NaN is imputed with the train mean)",
+                                           "replace the infinities with NaN or drop those rows"))
         axes = tuple(i for i in range(array.ndim) if i != 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels: handled below

@@ -1,7 +1,8 @@
 """Checks that run before training starts, so bad data fails in a second, not after an epoch.
 
 Empty datasets, NaN or inf inputs, arrays of different lengths, labels outside the model's
-classes, and inputs the model cannot take are reported with the value and a fix.
+classes, fractional class ids, a training set with one class, and inputs the model cannot take
+are reported with the value and a fix.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from topnet.data.batches import num_samples, tree_map
 from topnet.errors import DataError, format_message
 from topnet.train.objective import Objective, name_outputs
 
-__all__ = ["check_finite_inputs", "check_against_model", "call_model"]
+__all__ = ["check_finite_inputs", "check_inputs_fit_model", "check_against_model", "call_model"]
 
 
 def call_model(model: torch.nn.Module, x: Any) -> Any:
@@ -49,19 +50,59 @@ def check_finite_inputs(x: Any, y: Any, split: str) -> int:
     return count
 
 
-def _check_labels(name: str, output: torch.Tensor, target: torch.Tensor, split: str) -> None:
+def _first_row(mask: torch.Tensor) -> int:
+    return int(mask.reshape(len(mask), -1).any(dim=1).nonzero()[0])
+
+
+def _check_labels(name: str, output: torch.Tensor, target: torch.Tensor, loss: Any, split: str) -> None:
     label = f"{split} targets{'[' + repr(name) + ']' if name else ''}"
-    if target.is_floating_point() or target.dtype == torch.bool or output.dim() < 2:
-        return
-    if output.dim() == target.dim() + 1 and output.shape[1] > 1:  # (N, C, ...) logits, (N, ...) class ids
-        num_classes = int(output.shape[1])
-        low, high = int(target.min()), int(target.max())
-        if low < 0 or high >= num_classes:
-            bad = low if low < 0 else high
-            row = int((target == bad).reshape(len(target), -1).any(dim=1).nonzero()[0])
-            raise DataError(format_message(label, f"label {bad} (row {row})", f"class ids in [0, {num_classes - 1}] for a "
-                                           f"model with {num_classes} outputs",
-                                           "fix the labels or build the model with num_classes=" + str(high + 1)))
+    loss_name = getattr(loss, "name", None)
+    class_ids = output.dim() >= 2 and output.dim() == target.dim() + 1 and target.dtype != torch.bool
+    classifies = loss_name == "binary_cross_entropy" or (loss_name == "cross_entropy" and class_ids and not target.is_floating_point())
+    classes = target.unique() if classifies else None
+    if split == "training" and classes is not None and len(classes) == 1 and len(target) > 1:
+        raise DataError(format_message(label, f"only class {classes[0].item()} in {len(target)} samples",
+                                       "at least two classes", "a classifier learns nothing from one class: "
+                                       "check the labels or the split"))
+    if not class_ids or output.shape[1] == 1:
+        return  # not (N, C, ...) logits against (N, ...) class ids
+    if target.is_floating_point():
+        if loss_name != "cross_entropy":
+            return
+        fractional = target != target.round()
+        if bool(fractional.any()):
+            row = _first_row(fractional)
+            raise DataError(format_message(label, f"label {target.reshape(len(target), -1)[row].flatten()[0].item()} (row {row})",
+                                           "whole-number class ids for a classification loss",
+                                           "pass integer labels (a regression target needs loss='mse' and one output)"))
+        target = target.long()
+    num_classes = int(output.shape[1])
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise DataError(format_message(label, f"label {bad} (row {_first_row(target == bad)})", f"class ids in [0, {num_classes - 1}] for a "
+                                       f"model with {num_classes} outputs",
+                                       "fix the labels or build the model with num_classes=" + str(high + 1)))
+
+
+def _call_on_head(model: torch.nn.Module, x: Any, split: str) -> Any:
+    try:
+        return call_model(model, tree_map(lambda t: t[:2], x))
+    except (RuntimeError, TypeError, ValueError, IndexError) as error:
+        shapes = tree_map(lambda t: tuple(t.shape[1:]), x)
+        raise DataError(f"the model failed on the {split} inputs with per-sample shapes {shapes}: {error}; "
+                        "check input_shape / the first layer's size against the data") from error
+
+
+def check_inputs_fit_model(model: torch.nn.Module, x: Any, split: str) -> None:
+    """Run the model on two samples (eval mode, no grad); DataError naming the shapes if it fails."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            _call_on_head(model, x, split)
+    finally:
+        model.train(was_training)
 
 
 def check_against_model(model: torch.nn.Module, objective: Objective, x: Any, y: Any, split: str) -> None:
@@ -72,23 +113,17 @@ def check_against_model(model: torch.nn.Module, objective: Objective, x: Any, y:
             labels are outside the model's classes.
     """
     head = lambda t: t[:2]  # noqa: E731
-    xb = tree_map(head, x)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            try:
-                outputs = call_model(model, xb)
-            except (RuntimeError, TypeError, ValueError, IndexError) as error:
-                shapes = tree_map(lambda t: tuple(t.shape[1:]), x)
-                raise DataError(f"the model failed on the {split} inputs with per-sample shapes {shapes}: {error}; "
-                                "check input_shape / the first layer's size against the data") from error
+            outputs = _call_on_head(model, x, split)
             named = name_outputs(outputs)
             targets = objective.targets(y)
             for name, target in targets.items():
                 if name not in named:
                     raise DataError(format_message(f"{split} targets", sorted(targets), f"the model's outputs {sorted(named)}"))
-                _check_labels(name, named[name], target, split)
+                _check_labels(name, named[name], target, objective.losses[name], split)
             try:
                 objective.clone()(outputs, tree_map(head, y))
             except (RuntimeError, ValueError) as error:

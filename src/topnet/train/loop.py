@@ -18,7 +18,7 @@ from topnet.callbacks.history import History
 from topnet.data.batches import TensorBatches, to_tensors, tree_map
 from topnet.errors import format_message
 from topnet.seeding import make_generator
-from topnet.train.checks import call_model, check_against_model, check_finite_inputs
+from topnet.train.checks import call_model, check_against_model, check_finite_inputs, check_inputs_fit_model
 from topnet.train.objective import Objective, name_outputs
 from topnet.train.optimizers import get_optimizer
 from topnet.train.distributed import setup_distributed
@@ -321,6 +321,7 @@ def predict(model: torch.nn.Module, x: Any, *, batch_size: int = 256, device: st
     x = to_tensors(x, device)
     check_finite_inputs(x, None, "prediction")
     model.to(device)
+    check_inputs_fit_model(model, x, "prediction")
     was_training = model.training
     model.eval()
     chunks = []

@@ -36,13 +36,14 @@ from topnet.nn.models import MODELS, list_models
 from topnet.train.optimizers import get_optimizer
 from topnet.train.schedules import cosine_decay, one_cycle
 
-__all__ = ["complete_config", "model_spec", "build_model", "build_optimizer", "schedule_callbacks",
+__all__ = ["check_keys", "complete_config", "model_spec", "build_model", "build_optimizer", "schedule_callbacks",
            "build_augment", "SCHEDULES", "AUGMENTATIONS"]
 
 SCHEDULES = ("constant", "cosine", "one_cycle")
 AUGMENTATIONS = ("none", "flip", "crop", "flip_crop")
 _PASSED = ("activation", "batch_norm", "dropout", "initializer")  # given to builders that take them
 _DEFAULTS = {"family": "mlp", "optimizer": "adam", "schedule": "constant", "batch_size": 128, "augment": "none"}
+KEYS = (*_DEFAULTS, "depth", "width", *_PASSED, "blocks", "lr", "weight_decay", "epochs")  # and model.NAME
 
 
 def _stages(depth: int, width: int) -> list[int]:
@@ -62,13 +63,29 @@ _SHAPES: dict[str, Callable[[int | None, int | None], dict[str, Any]]] = {
 }
 
 
+def check_keys(names: Any) -> None:
+    """Raise ValueError for a configuration key outside the vocabulary (a typo, or ``--set nosuch=1``).
+
+    Example:
+        >>> check_keys(["family", "lr", "model.dense"])
+    """
+    unknown = [name for name in names if name not in KEYS and not str(name).startswith("model.")]
+    if unknown:
+        raise unknown_name("configuration key", unknown[0], [*KEYS, "model.NAME"])
+
+
 def complete_config(config: dict[str, Any], epochs: int | None = None) -> dict[str, Any]:
     """``config`` with every default filled in (and ``epochs`` when given).
+
+    Raises:
+        ValueError: a key outside the vocabulary above (a typo would otherwise be ignored),
+            an unknown schedule or augmentation.
 
     Example:
         >>> complete_config({"family": "mlp", "activation": "selu"})["initializer"]
         'lecun_normal'
     """
+    check_keys(config)
     done = {**_DEFAULTS, **config}
     if "activation" in done and "initializer" not in done:
         done["initializer"] = initializer_for(done["activation"])

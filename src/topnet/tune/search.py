@@ -19,6 +19,7 @@ from topnet.errors import format_message
 from topnet.io import atomic_write_text
 from topnet.tune.bias import blend_score, seed_noise
 from topnet.tune.budget import Budget, Deadline, parse_budget
+from topnet.tune.builders import check_keys
 from topnet.tune.checkpoints import CheckpointKeeper
 from topnet.tune.data import DataSpec, TrialData, prepare_splits
 from topnet.tune.defaults import default_space
@@ -116,6 +117,7 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
                            direction=direction, patience=patience, subset=subset, subset_epochs=subset_epochs,
                            keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials)
     space = resolve_space(space, splits)
+    check_keys(space.params)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
