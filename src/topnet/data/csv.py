@@ -4,7 +4,8 @@ A column is numeric when every non-missing value parses as a float; every other 
 categorical. Numeric features become ``x["numeric"]`` (float32, NaN where missing); categorical
 ones become ``x["categorical"]`` (int64 codes, 0 meaning ``"<missing>"``). Column names and the
 vocabulary of every categorical column are kept in ``Dataset.meta`` so that new data can be
-encoded the same way. Only the standard library's ``csv`` module is used.
+encoded the same way: ``encode_csv(path, meta)`` does that (``topnet predict``). Only the
+standard library's ``csv`` module is used.
 
 Example:
     >>> import tempfile, pathlib
@@ -29,7 +30,7 @@ import numpy as np
 from topnet.data.dataset import Dataset
 from topnet.errors import DataError, nearest
 
-__all__ = ["read_csv", "MISSING", "MISSING_VALUES"]
+__all__ = ["read_csv", "encode_csv", "MISSING", "MISSING_VALUES"]
 
 MISSING = "<missing>"
 MISSING_VALUES = ("", "na", "n/a", "nan", "null", "none", "?")
@@ -176,3 +177,79 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str], *, delimiter:
         y, class_names = {name: value[0] for name, value in ys.items()}, None
         meta["class_names"] = {name: value[1] for name, value in ys.items()}
     return Dataset(x=x, y=y, class_names=class_names, name=path.stem, meta=meta)
+
+
+def _encode_numeric(name: str, values: list[str], lines: list[int], missing: set[str], path: Path) -> list[float]:
+    out = []
+    for line, value in zip(lines, values):
+        text = value.strip()
+        try:
+            out.append(math.nan if text.lower() in missing else float(text))
+        except ValueError:
+            raise DataError(f"{path}, line {line}: column {name!r}: got {text!r}; expected a number (the column "
+                            "was numeric when the model was trained) or an empty cell for a missing value") from None
+    return out
+
+
+def encode_csv(path: str | os.PathLike, meta: dict, *, delimiter: str = ",",
+               missing_values: Sequence[str] = MISSING_VALUES) -> Dataset:
+    """Read new rows of a CSV file, encoded as the `read_csv` that gave ``meta`` encoded its table.
+
+    Columns are found by name (in any order); other columns (the target, ids) are ignored.
+    Categorical values are coded with the training vocabularies; a value the vocabulary lacks
+    becomes code 0, ``"<missing>"``, as a missing one does.
+
+    Args:
+        path: the CSV file, with a header row.
+        meta: ``numeric_columns``, ``categorical_columns`` and ``vocabularies`` (``read_csv``'s
+            ``Dataset.meta``, or a run's ``dataset.json["csv"]``).
+        delimiter / missing_values: as in `read_csv`.
+
+    Returns:
+        A `Dataset` without targets; ``x`` as `read_csv` gives it; ``meta`` adds
+        ``ignored_columns`` (header names not used) and ``unseen_categories``
+        (``{column: [values the vocabulary lacks]}``).
+
+    Raises:
+        DataError: a column of ``meta`` missing from the file (naming them all), a non-numeric
+            value in a numeric column (naming its line), or what `read_csv` rejects.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.csv").write_text("rooms,city,price\\n3,Paris,1.5\\n4,Lyon,1.1\\n")
+        >>> _ = (folder / "new.csv").write_text("city,rooms\\nLyon,2\\nNice,5\\n")
+        >>> new = encode_csv(folder / "new.csv", read_csv(folder / "train.csv", target="price").meta)
+        >>> new.x["numeric"].tolist(), new.x["categorical"].tolist(), new.meta["unseen_categories"]
+        ([[2.0], [5.0]], [[1], [0]], {'city': ['Nice']})
+    """
+    path = Path(path).expanduser()
+    numeric_columns, categorical_columns = list(meta.get("numeric_columns", [])), list(meta.get("categorical_columns", []))
+    vocabularies = meta.get("vocabularies", {})
+    header, rows, lines = _rows(path, delimiter)
+    wanted = numeric_columns + categorical_columns
+    absent = [name for name in wanted if name not in header]
+    if absent:
+        raise DataError(f"{path}: got no column {absent}; expected every feature column the model was trained "
+                        f"on: {wanted}; add them (an empty cell reads as a missing value)")
+    missing = {value.lower() for value in missing_values}
+    position = {name: i for i, name in enumerate(header)}
+    x, unseen = {}, {}
+    if numeric_columns:
+        x["numeric"] = np.array([_encode_numeric(name, [row[position[name]] for row in rows], lines, missing, path)
+                                 for name in numeric_columns], np.float32).T.reshape(len(rows), -1)  # (n, k)
+    codes = []
+    for name in categorical_columns:
+        index = {value: i for i, value in enumerate(vocabularies[name]) if i > 0}
+        values = [row[position[name]].strip() for row in rows]
+        new = sorted({v for v in values if v not in index and v.lower() not in missing})
+        if new:
+            unseen[name] = new
+        codes.append(np.array([index.get(v, 0) for v in values], np.int64))
+    if codes:
+        x["categorical"] = np.stack(codes, axis=1)  # (n, m)
+    if not x:
+        raise DataError(f"meta: got keys {sorted(meta)}; expected numeric_columns and/or categorical_columns, as in "
+                        "read_csv's Dataset.meta")
+    extra = {"ignored_columns": [name for name in header if name not in wanted], "unseen_categories": unseen}
+    return Dataset(x=x, y=None, name=path.stem, meta={**meta, **extra})
