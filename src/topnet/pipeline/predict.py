@@ -12,7 +12,7 @@ row per input:
   members' predictions around each other.
 
 With ``mc_samples > 0`` every network member with dropout layers predicts the mean of that
-many MC dropout passes (masks fixed by ``seed``: the same numbers on any batch size or
+many MC dropout passes (masks fixed by ``seed``: the same masks on any batch size or
 device); members without dropout, and LightGBM, stay deterministic. The column ``mc_std`` is
 then the standard deviation over the MC samples of the ensemble's own output: the probability
 of the predicted class (classification), or the prediction (regression), each sample combined
