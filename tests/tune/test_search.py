@@ -117,7 +117,7 @@ def test_multi_fidelity_trains_the_first_epochs_on_a_subset(blobs, small_space, 
 def test_top_k_is_diverse_across_families(blobs, tmp_path):
     space = SearchSpace({"family": Categorical(["mlp", "selu_mlp"]), "width": Fixed(8), "depth": Fixed(1),
                          "batch_size": Fixed(64)})
-    result = tune(space, blobs, num_trials=5, epochs=1, sampler="random", pruner="none", out=tmp_path, plots=False,
+    result = tune(space, blobs, num_trials=6, epochs=1, sampler="random", pruner="none", out=tmp_path, plots=False,
                   verbose=0)
     families = {r.family for r in result.records}
     assert families == {"mlp", "selu_mlp"}

@@ -14,7 +14,7 @@ optuna = import_optuna()
 @pytest.mark.parametrize("name, cls", [("random", "RandomSampler"), ("tpe", "TPESampler"), ("gp", "GPSampler"),
                                        ("cmaes", "CmaEsSampler"), ("nsga2", "NSGAIISampler")])
 def test_samplers_by_name(name, cls):
-    assert type(make_sampler(name, seed=0)).__name__ == cls
+    assert type(make_sampler(name, seed=0).sampler).__name__ == cls
     assert set(SAMPLERS) == {"random", "tpe", "gp", "cmaes", "nsga2"}
 
 

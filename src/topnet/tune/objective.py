@@ -33,6 +33,7 @@ from topnet.tune._optuna import import_optuna
 from topnet.tune.builders import build_augment, build_model, build_optimizer, complete_config, schedule_callbacks
 from topnet.tune.data import TrialData, model_arguments
 from topnet.tune.pruning import PruningCallback
+from topnet.tune.study import first_try_index
 
 __all__ = ["FitSettings", "TrainOutcome", "train_config", "TrialObjective"]
 
@@ -214,7 +215,8 @@ class TrialObjective:
 
     def __call__(self, trial: Any) -> float:
         config = complete_config(self.space.sample(trial), self.settings.epochs)
-        seed = int(trial.user_attrs.get("seed", derive_seed(self.settings.seed, "trial", trial.number) % 2**31))
+        index = first_try_index(trial.study, trial)  # not the number: a retry before it must not shift the seeds
+        seed = int(trial.user_attrs.get("seed", derive_seed(self.settings.seed, "trial", index) % 2**31))
         for key, value in (("config", config), ("seed", seed), ("worker", self.worker)):
             trial.set_user_attr(key, value)
         pruning = PruningCallback(trial, self.settings.metric)

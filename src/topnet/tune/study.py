@@ -21,7 +21,7 @@ from topnet.errors import format_message, unknown_name
 from topnet.tune._optuna import import_optuna
 
 __all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "open_study", "load_study",
-           "finished_count", "study_attrs", "ATTR_SPACE", "ATTR_DATA", "ATTR_FIT", "ATTR_SEARCH"]
+           "finished_count", "first_try_index", "study_attrs", "ATTR_SPACE", "ATTR_DATA", "ATTR_FIT", "ATTR_SEARCH"]
 
 SAMPLERS = ("random", "tpe", "gp", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "asha", "hyperband")
@@ -41,13 +41,15 @@ def make_sampler(name: Any = "tpe", seed: int | None = 0) -> Any:
     """An Optuna sampler by name: ``random``, ``tpe`` (default), ``gp``, ``cmaes``, ``nsga2``.
 
     TPE is multivariate with grouped (conditional) parameters and a constant liar, so workers
-    running in parallel do not sample the same point. A sampler object is passed through.
+    running in parallel do not sample the same point. A named sampler is made afresh for each
+    trial with a seed derived from ``seed`` and the trial (`topnet.tune.trial_seeds`), so a
+    resumed study proposes what an uninterrupted one would. A sampler object is passed through.
 
     Raises:
         ValueError: an unknown name (lists the valid ones).
 
     Example:
-        >>> type(make_sampler("nsga2", seed=1)).__name__
+        >>> type(make_sampler("nsga2", seed=1).sampler).__name__
         'NSGAIISampler'
     """
     optuna = import_optuna()
@@ -55,7 +57,13 @@ def make_sampler(name: Any = "tpe", seed: int | None = 0) -> Any:
         return name
     if name not in SAMPLERS:
         raise unknown_name("sampler", name, SAMPLERS)
-    samplers = optuna.samplers
+    from topnet.tune.trial_seeds import SeededPerTrial
+
+    return SeededPerTrial(lambda trial_seed: _named_sampler(name, trial_seed), seed)
+
+
+def _named_sampler(name: str, seed: int | None) -> Any:
+    samplers = import_optuna().samplers
     with _quiet():
         if name == "random":
             return samplers.RandomSampler(seed=seed)
@@ -97,7 +105,7 @@ def make_pruner(name: Any = "median", epochs: int = 10) -> Any:
 
 
 def make_storage(url: str, *, heartbeat_interval: int = 30, grace_period: int | None = None,
-                 max_retry: int = 2) -> Any:
+                 max_retry: int = 1) -> Any:
     """An Optuna RDB storage with heartbeats and retries of crashed trials.
 
     Args:
@@ -216,3 +224,17 @@ def finished_count(study: Any) -> int:
     finished = sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL") for t in trials)
     retries = sum("failed_trial" in t.system_attrs for t in trials)
     return finished - retries
+
+
+def first_try_index(study: Any, trial: Any) -> int:
+    """``trial``'s place among ``study``'s first tries: 0, 1, 2, ... without the retries.
+
+    Example:
+        >>> study = import_optuna().create_study()
+        >>> [first_try_index(study, study.ask()) for _ in range(3)]
+        [0, 1, 2]
+    """
+    trials = study.get_trials(deepcopy=False)  # frozen: they have system_attrs (a running Trial does not)
+    this = next(t for t in trials if t.number == trial.number)
+    number = this.system_attrs.get("failed_trial", this.number)  # a retry: the trial it retries
+    return sum(1 for t in trials if t.number < number and "failed_trial" not in t.system_attrs)
