@@ -116,7 +116,7 @@ def describe(result: RecipeResult, trained: Any, callbacks: dict[str, Callback],
     """One row per callback, from the run's history and the files it left."""
     history, epochs = trained.history, trained.epochs_run
     rates = history["learning_rate"]
-    cuts = [f"epoch {i + 1}: {rates[i]:.2g} → {rates[i + 1]:.2g}" for i in range(len(rates) - 1)
+    cuts = [f"after epoch {i + 1}: {rates[i]:.2g} → {rates[i + 1]:.2g}" for i in range(len(rates) - 1)
             if rates[i + 1] < rates[i]]
     stop = callbacks["stop"]
     stopped = (f"stopped after epoch {stop.stopped_epoch + 1} (of at most {max_epochs}): val_accuracy did not improve "
@@ -125,7 +125,7 @@ def describe(result: RecipeResult, trained: Any, callbacks: dict[str, Callback],
     result.add_row("ModelCheckpoint", f"best val_loss {min(history['val_loss']):.4f} at epoch {trained.best_epoch}; "
                                       f"weights in {folder / 'best.safetensors'}")
     result.add_row("EarlyStopping", stopped)
-    result.add_row("ReduceLROnPlateau", "halved the rate at " + "; ".join(cuts) if cuts else "never cut the rate")
+    result.add_row("ReduceLROnPlateau", "halved the rate " + "; ".join(cuts) if cuts else "never cut the rate")
     result.add_row("CSVLogger", f"{len(read_lines(folder / 'history.csv')) - 1} rows in {folder / 'history.csv'}")
     result.add_row("ActivationLogger", f"{len(list((folder / 'activations').glob('*.npz')))} npz files in "
                                        f"{folder / 'activations'}")

@@ -117,7 +117,7 @@ def posts_data(n: int, g: torch.Generator) -> tuple[torch.Tensor, dict]:
 
 
 def siamese_data(n: int, g: torch.Generator) -> tuple[dict, torch.Tensor]:
-    direction = torch.randn(8, generator=g)  # source +1 drifts along it, source -1 against it
+    direction = torch.tensor([1.0, -1.0] * 4)  # fixed: source +1 drifts along it, source -1 against it
     sources = torch.randint(0, 2, (2, n), generator=g) * 2 - 1
     left, right = (0.5 * s[:, None, None] * direction + torch.randn(n, 10, 8, generator=g) for s in sources)
     return {"left": left, "right": right}, (sources[0] == sources[1]).float()
