@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"topnet {topnet.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(commands)
+    from topnet.pipeline.predict_cli import add_predict_parser
+
+    add_predict_parser(commands)
     commands.add_parser("datasets", help="list the named datasets and where their files were found")
     commands.add_parser("models", help="list the registered model builders")
     train = commands.add_parser("train", help="train one model and write a run directory",
@@ -184,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "predict":
+            from topnet.pipeline.predict_cli import run_predict
+
+            return run_predict(args)
         if args.command in ("tune", "worker"):
             from topnet.tune.cli_commands import run_tune, run_worker
 

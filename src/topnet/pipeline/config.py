@@ -41,9 +41,13 @@ class RunConfig:
             has none of its own).
         top_k: configurations retrained to convergence (diverse architecture families first).
         max_epochs: the most epochs a retrained model gets (fewer when the budget is short).
+        min_epochs: fewer than ``top_k`` models are retrained when each could not train this many
+            epochs in the time (a short budget: one well-trained model beats three half-trained).
         patience: early stopping patience of the retrained models (on the validation metric).
         search_epochs / search_samples: epochs per search trial and train rows a trial sees
             (None: chosen from the budget; the retrained models always use every train row).
+        lr_find_steps: steps of the learning-rate range test (None: as many as fit in its
+            share of the budget, at most 300; fewer than 30 skip it).
         sampler / pruner: as in ``topnet tune``.
         lightgbm: add a LightGBM member to the ensemble.
         mc_samples: MC dropout samples for the uncertainty estimates (0: none).
@@ -64,9 +68,11 @@ class RunConfig:
     test: float = 0.1
     top_k: int = 3
     max_epochs: int = 60
+    min_epochs: int = 5
     patience: int = 6
     search_epochs: int | None = None
     search_samples: int | None = None
+    lr_find_steps: int | None = None
     sampler: str = "tpe"
     pruner: str = "median"
     lightgbm: bool = True
@@ -77,9 +83,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         parse_duration(self.budget)  # a malformed budget fails here, before anything is written
-        for name in ("top_k", "max_epochs", "patience"):
+        for name in ("top_k", "max_epochs", "min_epochs", "patience"):
             _positive_int(name, getattr(self, name))
-        for name in ("search_epochs", "search_samples"):
+        for name in ("search_epochs", "search_samples", "lr_find_steps"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:

@@ -38,10 +38,14 @@ def network_members(models: dict[str, Any], records: dict[str, dict[str, Any]], 
     return members
 
 
+MIN_TEMPERATURE_ROWS = 200  # fewer blend rows fit a temperature to noise (it runs to its bound)
+
+
 def fit_ensemble(members: list[Any], data: RunSplits, seed: int) -> Ensemble:
-    """Combiner picked by cross-fitted blend loss, temperature fitted on blend (classification)."""
-    return Ensemble(members, combiner="auto", temperature=data.task == "classification", seed=seed).fit(
-        data.search_splits)
+    """Combiner picked by cross-fitted blend loss; a temperature fitted on blend for
+    classification when blend has at least ``MIN_TEMPERATURE_ROWS`` rows."""
+    temperature = data.task == "classification" and len(data.splits.blend) >= MIN_TEMPERATURE_ROWS
+    return Ensemble(members, combiner="auto", temperature=temperature, seed=seed).fit(data.search_splits)
 
 
 def _score(outputs: np.ndarray, y: np.ndarray, task: str) -> float:
@@ -107,7 +111,9 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
         before, after = calibration_metrics(raw, y), calibration_metrics(calibrated, y)
         single = calibration_metrics(outputs[selected["name"]], y)
         metrics = {"test": after, "best_single": {"name": selected["name"], **single}}
-        calibration = {"temperature": ensemble.temperature_, "fitted_on": "blend",
+        calibration = {"temperature": ensemble.temperature_,
+                       "fitted_on": "blend" if ensemble.temperature_ is not None else
+                       f"none: blend has {len(splits.blend)} rows, fewer than {MIN_TEMPERATURE_ROWS}",
                        "before": {k: before[k] for k in ("ece", "nll", "brier")},
                        "after": {k: after[k] for k in ("ece", "nll", "brier")}}
         predictions = {"y_true": y, "proba": calibrated, "proba_uncalibrated": raw}

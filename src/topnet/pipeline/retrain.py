@@ -26,7 +26,7 @@ from topnet.tune.checkpoints import TrialRecord
 from topnet.tune.data import TrialData
 from topnet.tune.objective import FitSettings, train_config
 
-__all__ = ["RetrainPlan", "plan_epochs", "retrain", "train_lightgbm"]
+__all__ = ["RetrainPlan", "epoch_seconds", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,32 @@ class RetrainPlan:
     epochs: int
 
 
-def plan_epochs(seconds: float, trial_seconds: float | None, trial_epochs: int, trial_rows: int, rows: int,
-                max_epochs: int) -> int:
-    """Epochs that fit in ``seconds`` at the trial's measured speed, scaled to ``rows``.
+def epoch_seconds(record: TrialRecord, durations: dict[int, float], trial_rows: int, rows: int) -> float | None:
+    """Seconds one epoch on ``rows`` train rows should take, from the trial's measured speed on
+    ``trial_rows`` (None when the trial's duration is unknown).
 
     Example:
-        >>> plan_epochs(300, trial_seconds=60, trial_epochs=3, trial_rows=12000, rows=48000, max_epochs=50)
-        3
+        >>> record = TrialRecord(3, "COMPLETE", 0.9, {"epochs": 3}, curve={"loss": [1.0, 0.8, 0.7]})
+        >>> epoch_seconds(record, {3: 60.0}, trial_rows=12000, rows=48000)
+        80.0
     """
-    if not trial_seconds or trial_epochs < 1:
+    seconds = durations.get(record.number)
+    epochs = len(record.curve.get("loss", [])) or int(record.config.get("epochs", 0))
+    if not seconds or epochs < 1:
+        return None
+    return seconds / epochs * rows / max(trial_rows, 1)
+
+
+def plan_epochs(seconds: float, per_epoch: float | None, max_epochs: int) -> int:
+    """The epochs that fit in ``seconds`` (with a 10% margin), between 1 and ``max_epochs``
+    (10 when the speed is unknown: the deadline then stops the model).
+
+    Example:
+        >>> plan_epochs(300, 80.0, max_epochs=50), plan_epochs(300, None, max_epochs=50)
+        (3, 10)
+    """
+    if not per_epoch:
         return min(max_epochs, 10)
-    per_epoch = trial_seconds / trial_epochs * rows / max(trial_rows, 1)
     return int(max(1, min(max_epochs, math.floor(0.9 * seconds / per_epoch))))
 
 
@@ -120,6 +135,25 @@ def load_retrained(run: Path, name: str) -> tuple[torch.nn.Module, dict[str, Any
     return model, {k: v for k, v in metadata.items() if k not in ("task", "class_names")}
 
 
+def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
+    """The models the search kept (``directory/trials/N``: its top trials, trained on the
+    search's rows and epochs), as extra ensemble members named ``search-tN``: they cost
+    nothing more to train, and the weights fitted on blend decide whether they help."""
+    from topnet.io import read_config
+
+    models, records = {}, {}
+    for folder in sorted((directory / "trials").glob("*"), key=lambda p: (len(p.name), p.name)):
+        if not (folder / "weights.safetensors").is_file():
+            continue
+        metadata = read_config(folder).get("metadata", {})
+        name = f"search-t{folder.name}"
+        models[name] = load_model(folder)
+        records[name] = {"name": name, "trial": metadata.get("trial"), "valid": metadata.get("value"),
+                         "family": metadata.get("config", {}).get("family"),
+                         "num_params": sum(p.numel() for p in models[name].parameters())}
+    return models, records
+
+
 def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
                seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0) -> list[RetrainPlan]:
     """A `RetrainPlan` per chosen trial, with epochs from its measured speed and an equal share
@@ -127,10 +161,9 @@ def make_plans(records: list[TrialRecord], durations: dict[int, float], data: Ru
     plans, rows = [], len(data.splits.train)
     for offset, record in enumerate(records):
         index = first_index + offset
-        epochs_run = len(record.curve.get("loss", [])) or int(record.config.get("epochs", 1))
-        epochs = plan_epochs(seconds / max(len(records), 1), durations.get(record.number), epochs_run, trial_rows,
-                             rows, max_epochs)
-        name = f"{index:02d}-{record.family}-t{record.number}"
+        per_epoch = epoch_seconds(record, durations, trial_rows, rows)
+        epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs)
+        name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
                                  epochs))
     return plans

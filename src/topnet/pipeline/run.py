@@ -28,9 +28,10 @@ from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
                                       write_ensemble_summary)
-from topnet.pipeline.retrain import RetrainPlan, load_retrained, make_plans, retrain, train_lightgbm
-from topnet.pipeline.search import (choose_configs, find_learning_rate, run_search, search_fidelity, search_space,
-                                    trial_seconds, tune_document, with_baseline_lr)
+from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, retrain,
+                                     search_checkpoints, train_lightgbm)
+from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
+                                    search_fidelity, search_space, trial_seconds, tune_document, with_baseline_lr)
 from topnet.report.run_dir import environment
 from topnet.report.schema import redact
 
@@ -144,7 +145,10 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     space = search_space(data, config.budget_s, config.device)
     space = with_baseline_lr(space, _lr_find_phase(config, plan, state, out, space, data))
     result = _search_phase(config, plan, state, out, space, data)
-    models, records = _retrain_phase(config, plan, state, out, result, data)
+    models, records = _retrain_phase(config, plan, state, out, result, data, space)
+    kept, kept_records = search_checkpoints(out / "search")
+    models.update(kept)
+    records.update(kept_records)
     lightgbm = _lightgbm_phase(config, plan, state, out, data, records)
     return _finish(config, plan, state, out, data, models, records, lightgbm)
 
@@ -152,17 +156,22 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
 def _lr_find_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
                    data: RunSplits) -> float | None:
     if not state.done("lr_find"):
-        allowance = plan.start("lr_find")
+        # its share, but at least a few seconds on short budgets (a sweep is worth more than a trial)
+        allowance = max(plan.start("lr_find"), min(0.1 * plan.remaining(), 15.0))
         _say(config, plan, "learning-rate range test", allowance)
-        document = find_learning_rate(space, data, config, num_steps=300 if allowance >= 60 else 120)
-        _write_json(out, "lr_find.json", document)
-        plan.finish("lr_find", suggestion=document["suggestion"])
+        document = find_learning_rate(space, data, config, seconds=allowance)
+        if document is None:
+            plan.finish("lr_find", status="skipped", reason="fewer than 30 steps fit in its share of the budget")
+        else:
+            _write_json(out, "lr_find.json", document)
+            plan.finish("lr_find", suggestion=document["suggestion"], num_steps=document["num_steps"])
+            if config.verbose:
+                print(f"[run] lr_find: suggests lr={document['suggestion']:.3g} for {document['optimizer']} "
+                      f"({document['verdict']})", flush=True)
         state.save(plan)
-        if config.verbose:
-            print(f"[run] lr_find: suggests lr={document['suggestion']:.3g} for {document['optimizer']} "
-                  f"({document['verdict']})", flush=True)
-    document = json.loads((out / "lr_find.json").read_text(encoding="utf-8"))
-    return document.get("suggestion")
+    if not (out / "lr_find.json").exists():
+        return None
+    return json.loads((out / "lr_find.json").read_text(encoding="utf-8")).get("suggestion")
 
 
 def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
@@ -176,19 +185,20 @@ def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pat
     _write_json(out, "tune.json", tune_document(result))
     plan.finish("search", trials=result.counts, best_value=result.best_value)
     state.save(plan)
-    if result.best_trial is None:
-        raise RuntimeError(f"the search finished no trial in {allowance:.0f}s; give the run a larger --budget "
-                           f"(e.g. --budget {max(2, round(config.budget_s / 30))}m) or smaller data")
+    if result.best_trial is None and config.verbose:
+        print(f"[run] the search finished no trial in {allowance:.0f}s: retraining the baseline configuration "
+              "(a larger --budget lets the search work)", flush=True)
     return result
 
 
 def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, result: Any,
-                   data: RunSplits) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Retrain the chosen configurations; while the phase has time for another model (models
-    that stop early leave some), add one more: the next chosen configuration with a new seed."""
+                   data: RunSplits, space: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Retrain the chosen configurations (as many as can each train ``min_epochs`` epochs);
+    while the phase has time for another model (models that stop early leave some), add one
+    more: the next chosen configuration with a new seed."""
     finished = state.done("retrain")
     allowance = plan.allowance("retrain") if finished else plan.start("retrain")
-    chosen, durations = choose_configs(result, config.top_k), trial_seconds(result)
+    chosen, durations = choose_configs(result, config.top_k) or [baseline_record(space)], trial_seconds(result)
     _, samples = search_fidelity(config, data)
     rows = samples or len(data.splits.train)
 
@@ -199,8 +209,10 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         return [dataclasses.asdict(p) for p in made]
 
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
-    if not plans:
-        plans.extend(more(allowance, config.top_k))
+    if not plans:  # as many of the top-k as can each train min_epochs epochs (at least one)
+        per_epoch = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
+        fits = int(allowance // (config.min_epochs * per_epoch)) if per_epoch else config.top_k
+        plans.extend(more(allowance, max(1, min(config.top_k, fits))))
         state.document["retrain_plans"] = plans
         state.save(plan)
     models, records, began = {}, {}, time.monotonic()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any
 
 import torch
@@ -28,7 +29,7 @@ from topnet.tune.plots import param_importances
 from topnet.tune.results import TuneResult
 from topnet.tune.space import SearchSpace
 
-__all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document"]
+__all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record"]
 
 _MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
 
@@ -62,8 +63,10 @@ def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None
     return epochs, samples
 
 
-def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, num_steps: int) -> dict[str, Any]:
-    """The LR range test on the baseline model of ``space``; returns ``lr_find.json``'s document."""
+def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, seconds: float) -> dict[str, Any] | None:
+    """The LR range test on the baseline model of ``space``, with ``config.lr_find_steps`` steps,
+    or as many (30 to 300) as fit in ``seconds`` at the speed a 10-step probe measures (after a 10-step warm-up); ``lr_find.json``'s document, or
+    None when fewer than 30 steps fit (a sweep that short says nothing)."""
     baseline = complete_config(dict(space.baseline or {"family": "mlp"}))
     splits = data.search_splits
     if isinstance(splits.train.x, dict) and baseline["family"] != "wide_and_deep":
@@ -74,11 +77,20 @@ def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, n
     torch.manual_seed(config.seed)
     model = build_model(baseline, model_arguments(baseline["family"], splits.train, data.width))
     torch.random.set_rng_state(generator_state)
-    result = lr_find(model, splits.train, loss=data.loss, optimizer=baseline["optimizer"], start_lr=1e-6, end_lr=1.0,
-                     num_steps=num_steps, batch_size=int(baseline["batch_size"]), seed=config.seed, device=config.device)
+    options = dict(loss=data.loss, optimizer=baseline["optimizer"], start_lr=1e-6, end_lr=1.0,
+                   batch_size=int(baseline["batch_size"]), seed=config.seed, device=config.device)
+    num_steps = config.lr_find_steps
+    if num_steps is None:
+        lr_find(model, splits.train, num_steps=10, **options)  # warm-up: a first fit pays one-off set-up costs
+        began = time.monotonic()
+        lr_find(model, splits.train, num_steps=10, **options)  # the probe (the model is left as it was)
+        num_steps = int(min(300, seconds * 10 / (time.monotonic() - began)))
+        if num_steps < 30:
+            return None
+    result = lr_find(model, splits.train, num_steps=num_steps, **options)
     document = dataclasses.asdict(result)
     document.update(rule="valley", suggestion=result.suggestion, optimizer=baseline["optimizer"],
-                    verdict=result.verdict, family=baseline["family"])
+                    verdict=result.verdict, family=baseline["family"], num_steps=num_steps)
     return document
 
 
@@ -122,6 +134,12 @@ def choose_configs(result: TuneResult, k: int, margin: float = 0.02) -> list[Tri
     close = [r for r in ranked if (best - r.value if maximize else r.value - best) <= tolerance]
     chosen = select_top_k(close, k, maximize=maximize, diverse=True)
     return [chosen[i % len(chosen)] for i in range(k)]
+
+
+def baseline_record(space: SearchSpace) -> TrialRecord:
+    """The space's baseline configuration as a stand-in trial (number -1), for a search that
+    finished no trial."""
+    return TrialRecord(-1, "COMPLETE", None, complete_config(dict(space.baseline or {"family": "mlp"})))
 
 
 def trial_seconds(result: TuneResult) -> dict[int, float]:

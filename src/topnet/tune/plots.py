@@ -57,7 +57,8 @@ def plot_history(records: list[TrialRecord], path: str | os.PathLike, *, metric:
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_ylabel(metric)
     axes.set_title("Optimisation history")
-    axes.legend(loc="best")
+    if axes.get_legend_handles_labels()[0]:  # no finished trial yet: nothing to name
+        axes.legend(loc="best")
     figure.savefig(path, dpi=100)
     return Path(path)
 
