@@ -16,6 +16,7 @@ from typing import Any
 
 from topnet.io import atomic_write_text
 from topnet.tune.checkpoints import TrialRecord, select_top_k, trial_records
+from topnet.tune.study import hide_password
 
 __all__ = ["TuneResult", "summarize"]
 
@@ -78,7 +79,9 @@ class TuneResult:
                 "checkpoint": r.checkpoint} for r in self.top_k(10, diverse=False)]
         names = ("study_name", "storage", "out", "metric", "direction", "best_trial", "best_value", "best_params",
                  "best_config", "counts", "time_used", "trials_run", "budget", "selection_bias", "noise", "plots")
-        return {**{name: getattr(self, name) for name in names}, "top_trials": top,
+        document = {name: getattr(self, name) for name in names}
+        document["storage"] = hide_password(self.storage)  # the file may be shared; the password stays out
+        return {**document, "top_trials": top,
                 "diverse_top_k": [r.number for r in self.top_k(3, diverse=True)],
                 "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 

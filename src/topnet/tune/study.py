@@ -21,7 +21,7 @@ from topnet.errors import format_message, unknown_name
 from topnet.tune._optuna import import_optuna
 
 __all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "open_study", "load_study",
-           "finished_count", "first_try_index", "study_attrs", "ATTR_SPACE", "ATTR_DATA", "ATTR_FIT", "ATTR_SEARCH"]
+           "finished_count", "first_try_index", "hide_password", "study_attrs", "ATTR_SPACE", "ATTR_DATA", "ATTR_FIT", "ATTR_SEARCH"]
 
 SAMPLERS = ("random", "tpe", "gp", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "asha", "hyperband")
@@ -133,6 +133,22 @@ def make_storage(url: str, *, heartbeat_interval: int = 30, grace_period: int | 
         return storages.RDBStorage(str(url), engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
                                    grace_period=grace_period or 2 * heartbeat_interval,
                                    **{name: retry_class(max_retry=max_retry)})
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (for files and logs); other text unchanged.
+
+    Example:
+        >>> hide_password("postgresql://bob:s3cret@db:5432/topnet"), hide_password("sqlite:///runs/study.db")
+        ('postgresql://bob:***@db:5432/topnet', 'sqlite:///runs/study.db')
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL
+        return str(url)
 
 
 def _with_driver(url: str) -> str:
