@@ -14,7 +14,7 @@ __all__ = [
     "DatasetNotFoundError",
     "UnsafeFileError",
     "CheckpointError",
-    "NonFiniteLossError",
+    "NonFiniteError",
     "TrainingInterrupted",
     "format_message",
     "unknown_name",
@@ -41,8 +41,9 @@ class CheckpointError(TopnetError, RuntimeError):
     """A checkpoint or model file that is missing, damaged or does not match the model."""
 
 
-class NonFiniteLossError(TopnetError, FloatingPointError):
-    """The training loss became NaN or infinite (``TerminateOnNaN(raise_error=True)``)."""
+class NonFiniteError(TopnetError, FloatingPointError):
+    """A loss or a score became NaN or infinite: ``TerminateOnNaN(raise_error=True)``, a trial
+    whose validation value is not finite."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -8,7 +8,7 @@ from torch import nn
 
 import topnet
 from topnet.callbacks import BackupAndRestore, ModelCheckpoint, TerminateOnNaN
-from topnet.errors import NonFiniteLossError
+from topnet.errors import NonFiniteError
 from topnet.io import load_weights
 from reliability_helpers import read_backup
 
@@ -65,7 +65,7 @@ def test_an_invalid_loss_stops_at_its_step_and_keeps_the_checkpoints_before_it(t
 
 
 def test_by_policy_an_invalid_loss_raises_naming_epoch_and_step(tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"Epoch 3, batch 4 \(step 25\)"):
+    with pytest.raises(NonFiniteError, match=r"Epoch 3, batch 4 \(step 25\)"):
         _fit(tmp_path, float("nan"), TerminateOnNaN(raise_error=True))
     _assert_only_finite_checkpoints_from_before(tmp_path)
 

@@ -154,8 +154,9 @@ def test_csv_tables_search_mlps_and_wide_and_deep(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*invalid loss:RuntimeWarning")
-def test_a_diverged_trial_is_pruned_not_failed(blobs, small_space, tmp_path):
+def test_a_diverged_trial_fails_with_the_reason_and_the_search_goes_on(blobs, small_space, tmp_path):
     space = small_space(optimizer="sgd", lr=1e30)  # the weights overflow at the first step
-    result = tune(space, blobs, num_trials=2, epochs=2, metric="val_loss", out=tmp_path, plots=False, verbose=0)
-    assert result.counts["PRUNED"] == 2 and result.best_trial is None
-    assert {t.user_attrs["stopped"] for t in result.study.trials} == {"nan"}
+    result = tune(space, blobs, num_trials=6, epochs=2, metric="val_loss", out=tmp_path, plots=False, verbose=0)
+    assert result.counts["FAIL"] == 6 and result.best_trial is None  # more than MAX_CONSECUTIVE_FAILURES, no stop
+    assert {t.user_attrs["stopped"] for t in result.study.trials} == {"diverged"}
+    assert all("val_loss is nan (the training diverged)" in t.user_attrs["error"] for t in result.study.trials)

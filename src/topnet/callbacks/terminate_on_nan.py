@@ -6,7 +6,7 @@ import warnings
 import torch
 
 from topnet.callbacks.base import Callback
-from topnet.errors import NonFiniteLossError, format_message
+from topnet.errors import NonFiniteError, format_message
 from topnet.train.state import TrainState
 
 __all__ = ["TerminateOnNaN"]
@@ -27,7 +27,7 @@ class TerminateOnNaN(Callback):
     ``stopped_batch`` and ``stopped_step`` (``state.epoch``, ``state.batch`` and ``state.step``
     as ``on_batch_end`` saw them for that batch), and warns with ``message`` (a
     ``RuntimeWarning``; Keras prints ``"Batch N: Invalid loss, terminating training"``). With
-    ``raise_error=True`` it raises ``NonFiniteLossError(message)`` instead, so ``fit`` ends with
+    ``raise_error=True`` it raises ``NonFiniteError(message)`` instead, so ``fit`` ends with
     an exception (no validation, no ``on_epoch_end``). Either way it records the place in
     ``state.extra["invalid_loss"]``: ``BackupAndRestore`` then keeps its backups (the last
     ones from before the divergence) instead of deleting them, unlike Keras.
@@ -102,6 +102,6 @@ class TerminateOnNaN(Callback):
                         "invalid loss (NaN or inf), terminating training")
         state.extra["invalid_loss"] = {"epoch": state.epoch, "batch": self.stopped_batch, "step": step}
         if self.raise_error:
-            raise NonFiniteLossError(self.message)
+            raise NonFiniteError(self.message)
         state.stop_training = True
         warnings.warn(self.message, RuntimeWarning, stacklevel=2)

@@ -18,15 +18,17 @@ import math
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from topnet.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from topnet.callbacks import BackupAndRestore, Callback, EarlyStopping, TerminateOnNaN
 from topnet.callbacks._monitor import resolve_mode
-from topnet.errors import format_message
+from topnet.errors import NonFiniteError, format_message
 from topnet.seeding import derive_seed
+from topnet.io import remove_tree
 from topnet.train import fit
 from topnet.train.loop import resolve_device
 from topnet.tune._optuna import import_optuna
@@ -128,7 +130,7 @@ def _fork_rng(device: torch.device) -> Any:
 
 
 def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings, *, seed: int,
-                 callbacks: list[Callback] | tuple = ()) -> TrainOutcome:
+                 callbacks: list[Callback] | tuple = (), backup_dir: str | os.PathLike | None = None) -> TrainOutcome:
     """Train the model of ``config`` on ``data``'s train split, validating on its valid split.
 
     The model's initial weights, dropout masks, the shuffle and the augmentation all come from
@@ -140,6 +142,10 @@ def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings,
         settings: epochs, metric, early stopping, multi-fidelity and device.
         seed: the trial's seed.
         callbacks: more callbacks (a `PruningCallback`, a `Deadline`), run before early stopping.
+        backup_dir: where `BackupAndRestore` keeps this training's state (a folder per ``fit``
+            phase; the caller removes it): a process killed part-way that trains the same
+            configuration again with the same directory continues where it stopped, and ends
+            as if never killed. None: no backups.
 
     Returns:
         A `TrainOutcome`; ``value`` is the best epoch's ``settings.metric`` (NaN if none).
@@ -154,16 +160,21 @@ def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings,
         model = build_model(config, model_arguments(config["family"], splits.train, data.width))
         fit_options = dict(validation_data=splits.valid, batch_size=int(config["batch_size"]), loss=data.loss,
                            metrics=data.metrics, seed=seed, device=device, verbose=0)
-        histories = _fit_phases(model, config, splits.train, settings, list(callbacks), stopper, fit_options)
+        histories = _fit_phases(model, config, splits.train, settings, list(callbacks), stopper, fit_options,
+                                backup_dir)
     curve = _merge(histories)
     value = stopper.best if stopper.best is not None else _best(curve.get(settings.metric, []), mode)
     return TrainOutcome(model, float(value), stopper.best_epoch, curve, len(curve.get("loss", [])))
 
 
 def _fit_phases(model: torch.nn.Module, config: dict[str, Any], train: Any, settings: FitSettings,
-                callbacks: list[Callback], stopper: EarlyStopping, fit_options: dict[str, Any]) -> list[Any]:
+                callbacks: list[Callback], stopper: EarlyStopping, fit_options: dict[str, Any],
+                backup_dir: str | os.PathLike | None) -> list[Any]:
     """``fit`` on a random subset for ``settings.subset_epochs`` epochs (if any), then on all of
     ``train`` up to ``settings.epochs``, with one optimizer and one schedule over both."""
+    def backup(phase: str) -> list[Callback]:  # kept when a phase completes: the caller removes the folder
+        return [] if backup_dir is None else [BackupAndRestore(Path(backup_dir) / phase, delete_checkpoint=False)]
+
     optimizer = build_optimizer(config, model)
     augment = build_augment(config, np.shape(train.x)[1:] if not isinstance(train.x, dict) else {})
     lr0, batch_size, first = optimizer.param_groups[0]["lr"], fit_options["batch_size"], settings.subset_epochs
@@ -176,14 +187,15 @@ def _fit_phases(model: torch.nn.Module, config: dict[str, Any], train: Any, sett
         first_steps = first * math.ceil(size / batch_size)
         schedule = schedule_callbacks(config, lr0, first_steps + (settings.epochs - first) * steps)
         histories.append(fit(model, subset, epochs=first, optimizer=optimizer, augment=augment,
-                             callbacks=[*schedule, *callbacks, TerminateOnNaN(32), flag], **fit_options))
+                             callbacks=[*backup("subset"), *schedule, *callbacks, TerminateOnNaN(32), flag],
+                             **fit_options))
     if not flag.stopped:  # pruned, out of time or NaN during the subset epochs: no full-data epochs
         # the second fit counts steps from first * steps; the schedule continues at first_steps
         schedule = schedule_callbacks(config, lr0, first_steps + (settings.epochs - first) * steps,
                                       offset=first * steps - first_steps)
         histories.append(fit(model, train, epochs=settings.epochs, initial_epoch=first, optimizer=optimizer,
-                             augment=augment, callbacks=[*schedule, *callbacks, stopper, TerminateOnNaN(32)],
-                             **fit_options))
+                             augment=augment, callbacks=[*backup("full"), *schedule, *callbacks, stopper,
+                                                         TerminateOnNaN(32)], **fit_options))
     return histories
 
 
@@ -202,26 +214,44 @@ class TrialObjective:
         keeper: a `CheckpointKeeper` (None: no checkpoints).
         deadline: a `Deadline` shared by the trials of this process (None: no wall-time limit).
         worker: a name for this process, recorded on each trial (default ``host:pid``).
+        backup_dir: where running trials keep their backups (``backup_dir/INDEX``, by
+            `first_try_index`), removed when the trial ends; the retry of a trial whose process
+            was killed continues from its backup when it runs where that folder is (the same
+            machine and ``out``). None: no backups.
+
+    A trial whose value is NaN or infinite (the training diverged) is marked FAIL with the
+    reason in its ``error`` user attribute (Optuna would store +inf as a complete trial), as are
+    trials that raise (`topnet.tune.runner`); neither can become the best.
     """
 
     def __init__(self, space: Any, data: TrialData, settings: FitSettings, *, keeper: Any = None,
-                 deadline: Any = None, worker: str | None = None):
+                 deadline: Any = None, worker: str | None = None, backup_dir: str | os.PathLike | None = None):
         self.space = space
         self.data = data
         self.settings = settings
         self.keeper = keeper
         self.deadline = deadline
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.backup_dir = backup_dir
 
     def __call__(self, trial: Any) -> float:
-        config = complete_config(self.space.sample(trial), self.settings.epochs)
         index = first_try_index(trial.study, trial)  # not the number: a retry before it must not shift the seeds
+        backups = None if self.backup_dir is None else Path(self.backup_dir) / str(index)
+        try:
+            return self._run(trial, index, backups)
+        finally:  # the trial has ended (complete, pruned or failed): nothing will resume it
+            if backups is not None:
+                remove_tree(backups)
+
+    def _run(self, trial: Any, index: int, backups: Path | None) -> float:
+        config = complete_config(self.space.sample(trial), self.settings.epochs)
         seed = int(trial.user_attrs.get("seed", derive_seed(self.settings.seed, "trial", index) % 2**31))
-        for key, value in (("config", config), ("seed", seed), ("worker", self.worker)):
+        resumed = backups is not None and any(backups.glob("*/backup*.pt"))
+        for key, value in (("config", config), ("seed", seed), ("worker", self.worker), ("resumed", resumed)):
             trial.set_user_attr(key, value)
         pruning = PruningCallback(trial, self.settings.metric)
         callbacks = [c for c in (self.deadline, pruning) if c is not None]
-        outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks)
+        outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks, backup_dir=backups)
         trial.set_user_attr("curve", outcome.curve)
         trial.set_user_attr("epochs_run", outcome.epochs_run)
         trial.set_user_attr("best_epoch", outcome.best_epoch)
@@ -229,9 +259,9 @@ class TrialObjective:
             trial.set_user_attr("stopped", "budget")
             raise import_optuna().TrialPruned("stopped when the wall-time budget ran out")
         pruning.raise_if_pruned()
-        if math.isnan(outcome.value):  # diverged: hopeless rather than broken, so pruned, not failed
-            trial.set_user_attr("stopped", "nan")
-            raise import_optuna().TrialPruned(f"{self.settings.metric} is NaN (the training diverged)")
+        if not math.isfinite(outcome.value):
+            trial.set_user_attr("stopped", "diverged")  # not an error of the space: the search goes on (runner)
+            raise NonFiniteError(f"{self.settings.metric} is {outcome.value} (the training diverged)")
         if self.keeper is not None:
             self.keeper.offer(trial, outcome.value, outcome.model, config)
         return outcome.value

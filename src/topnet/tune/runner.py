@@ -4,13 +4,17 @@ Shared by ``tune`` and ``topnet worker``. Optuna's ``timeout`` stops starting tr
 wall time is used; the `Deadline` callback inside each trial stops the one that is running, so
 the call ends about when its budget does. The study's target counts every process's finished
 trials (`finished_count`), so several workers together stop at ``num_trials``. A configuration
-that fails (a bad architecture for the input size, an out-of-memory error) marks its trial
-FAIL and the search goes on; a run of failures with no success stops it with the last error.
+that fails (a bad architecture for the input size, an out-of-memory error, a diverged
+training) marks its trial FAIL with the reason in its ``error`` user attribute, and the search
+goes on; a run of failures with no success (diverged trials aside) stops it with the last error.
 """
 from __future__ import annotations
 
+import gc
 import warnings
 from typing import Any
+
+import torch
 
 from topnet.errors import TopnetError
 from topnet.tune._optuna import import_optuna
@@ -20,7 +24,8 @@ from topnet.tune.study import finished_count
 __all__ = ["run_trials", "MAX_CONSECUTIVE_FAILURES"]
 
 MAX_CONSECUTIVE_FAILURES = 5
-_CAUGHT = (ValueError, TypeError, RuntimeError, TopnetError)  # a configuration that cannot train
+# a configuration that cannot train; torch.cuda.OutOfMemoryError is a RuntimeError
+_CAUGHT = (ValueError, TypeError, RuntimeError, TopnetError, MemoryError)
 
 
 class _Progress:
@@ -36,7 +41,8 @@ class _Progress:
     def __call__(self, study: Any, trial: Any) -> None:
         self.numbers.append(trial.number)
         state = trial.state.name
-        self.failures = self.failures + 1 if state == "FAIL" else 0
+        if trial.user_attrs.get("stopped") != "diverged":  # a diverged configuration says nothing of the space
+            self.failures = self.failures + 1 if state == "FAIL" else 0
         if state == "FAIL":
             self.last_error = trial.user_attrs.get("error", "see the log above")
         if self.verbose:
@@ -65,6 +71,9 @@ class _RecordErrors:
             return self.objective(trial)
         except _CAUGHT as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
+            if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
+                gc.collect()  # the failed trial's tensors, before the next trial allocates its own
+                torch.cuda.empty_cache()
             raise
 
 

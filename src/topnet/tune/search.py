@@ -82,7 +82,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
             ``sqlite:///OUT/study.db``.
         study_name: the study's name in the storage; the same name resumes it.
         seed: seeds the sampler and each trial (model, shuffle, augmentation).
-        out: the output directory (``tune.json``, plots, ``trials/NUMBER`` checkpoints).
+        out: the output directory (``tune.json``, plots, ``trials/NUMBER`` checkpoints, and
+            ``backups/`` of the running trials, from which a crashed trial's retry continues).
         epochs / metric / direction / patience / keep_top_k / subset / subset_epochs / device:
             see `FitSettings` (``metric`` defaults to ``val_accuracy``, ``val_loss`` for regression).
         noise_seeds: re-train the top 3 configurations with this many other seeds (after the
@@ -128,7 +129,7 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
     if space.baseline and not study.get_trials(deepcopy=False):
         study.enqueue_trial(dict(space.baseline))  # a known-good start (the default model of topnet train)
     keeper = CheckpointKeeper(out, keep_top_k, maximize=settings.direction == "maximize")
-    objective = TrialObjective(space, trial_data, settings, keeper=keeper, deadline=deadline)
+    objective = TrialObjective(space, trial_data, settings, keeper=keeper, deadline=deadline, backup_dir=out / "backups")
     ran = run_trials(study, objective, num_trials=limits.trials, max_trials=max_trials, deadline=deadline,
                      verbose=verbose)
     keeper.prune(study)

@@ -51,7 +51,9 @@ def join_study(study_name: str, storage: str, *, out: str | os.PathLike = "runs/
     Args:
         study_name: the study's name.
         storage: its database URL (``postgresql://...`` shared by the machines, or ``sqlite:///...``).
-        out: this worker's directory (checkpoints of its top-k trials, ``worker-HOST-PID.json``).
+        out: this worker's directory (checkpoints of its top-k trials, ``worker-HOST-PID.json``,
+            ``backups/`` of its running trial: a worker started again with the same ``out``
+            continues the retry of its killed trial from there).
         budget: wall time for this worker (``"2h"``) or a trial count (``"10 trials"``); by
             default the worker stops when the budget of the ``topnet tune`` call that created
             (or last resumed) the study ends.
@@ -98,7 +100,8 @@ def join_study(study_name: str, storage: str, *, out: str | os.PathLike = "runs/
     splits, _ = prepare_splits(spec)
     deadline = Deadline(seconds)
     keeper = CheckpointKeeper(out, settings.keep_top_k, maximize=settings.direction == "maximize")
-    objective = TrialObjective(space, TrialData(splits), settings, keeper=keeper, deadline=deadline, worker=worker)
+    objective = TrialObjective(space, TrialData(splits), settings, keeper=keeper, deadline=deadline, worker=worker,
+                               backup_dir=Path(out) / "backups")
     numbers = run_trials(study, objective, num_trials=settings.num_trials, max_trials=min(own) if own else None,
                          deadline=deadline, verbose=verbose)
     keeper.prune(study)
