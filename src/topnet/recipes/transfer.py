@@ -5,8 +5,8 @@ than sandal and shirt. Model B learns sandal vs shirt from only 200 images: once
 (SGD lr 1e-3, 20 epochs), once built on A's layers with a new output layer, trained 4 epochs with
 the reused layers frozen, then 16 epochs with them unfrozen at lr 1e-4, as in the book. Each seed
 draws another 200 images and another initialisation; A is trained once. The table gives test
-error rates over all seeds, so the reader sees whether transfer helps here: Géron reports a
-4× lower error and admits he picked a seed that shows it ("I cheated").
+error rates over all seeds, so the reader sees whether transfer helps here: Géron reports the
+error falling from 2.8% to 0.7% and admits he tried many configurations until one showed it.
 
     topnet recipe run transfer --seeds 10
 """
