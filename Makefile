@@ -10,8 +10,10 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
+BUDGET ?= 15m
+
 run: $(STAMP)
-	$(VENV)/bin/topnet train --data fashion-mnist --epochs 3
+	$(VENV)/bin/topnet run --data fashion-mnist --budget $(BUDGET)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
