@@ -136,7 +136,7 @@ def camera_data(n: int, g: torch.Generator) -> tuple[dict, torch.Tensor]:
     return {"left": views[0], "right": views[1]}, sizes.float()
 
 
-#: name -> (what it shows, model builder, data maker, fit arguments, test metric, how the baseline is scored)
+#: name -> (model builder, data maker ``(n, generator) -> (x, y)``, the arguments of fit and evaluate)
 EXAMPLES = {
     "two inputs: question answering": (lambda: QuestionAnswering(), question_answering_data,
                                        {"optimizer": "rmsprop", "metrics": ["accuracy"]}),

@@ -20,6 +20,7 @@ import torch
 
 import topnet
 from topnet.callbacks import Callback, LearningRateScheduler, ReduceLROnPlateau
+from topnet.errors import unknown_name
 from topnet.nn import create_model
 from topnet.recipes.common import data_line, images_of, load_data, resolve_seeds, scaled, subsets, train_model
 from topnet.recipes.table import RecipeResult, mean_spread
@@ -62,7 +63,7 @@ def schedule_callbacks(name: str, lr0: float, max_lr: float, total_steps: int) -
     if name == "1cycle":
         cycle = one_cycle(max_lr, total_steps)
         return [LearningRateScheduler(cycle, per="step", momentum_schedule=cycle.momentum)]
-    raise ValueError(f"schedule: got {name!r}; expected one of {[*per_step, 'performance', '1cycle']}")
+    raise unknown_name("schedule", name, [*per_step, "performance", "1cycle"])
 
 
 SCHEDULES = ("constant", "power", "exponential", "piecewise", "performance", "1cycle")

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+import topnet
 from topnet.ensemble import UniformAverage
 from topnet.nn import count_params, create_model
 from topnet.recipes.common import data_line, images_of, load_data, padded, resolve_seeds, scaled, subsets, train_model
 from topnet.recipes.table import RecipeResult, mean_spread
-import topnet
 
 __all__ = ["run", "MODELS"]
 
