@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,10 @@ from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout
 from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, retrain,
                                      search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
-                                    search_fidelity, search_space, trial_seconds, tune_document, with_baseline_lr)
+                                    search_fidelity, search_space, study_name, trial_seconds, tune_document,
+                                    with_baseline_lr)
 from topnet.report.run_dir import environment
-from topnet.report.schema import redact
+from topnet.report.schema import redact, redact_url
 
 __all__ = ["run", "RunState"]
 
@@ -94,9 +96,17 @@ def _open_run_dir(config: RunConfig, resume: bool, overwrite: bool) -> Path:
 
 
 def _say(config: RunConfig, plan: BudgetPlan, phase: str, allowance: float | None = None) -> None:
-    if config.verbose:
-        share = f" ({allowance:.0f}s of it)" if allowance is not None else ""
-        print(f"[run] {phase}: {plan.remaining():.0f}s of the {plan.budget_s:.0f}s budget left{share}", flush=True)
+    """The phase line: plain on a pipe or a log file, a bold rule on a terminal (``rich``)."""
+    if not config.verbose:
+        return
+    share = f" ({allowance:.0f}s of it)" if allowance is not None else ""
+    line = f"{phase}: {plan.remaining():.0f}s of the {plan.budget_s:.0f}s budget left{share}"
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console().rule(f"[bold]{line}", align="left")
+    else:
+        print(f"[run] {line}", flush=True)
 
 
 def _write_json(out: Path, name: str, document: Any) -> None:
@@ -181,6 +191,9 @@ def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pat
     allowance = plan.start("search")
     epochs, samples = search_fidelity(config, data)
     _say(config, plan, f"search ({epochs} epochs per trial on {samples or len(data.splits.train)} train rows)", allowance)
+    if config.storage is not None and config.verbose:
+        print(f"[run] other machines can join the search: topnet worker --study {study_name(config)} "
+              f"--storage {redact_url(config.storage)}", flush=True)
     result = run_search(space, data, config, out / "search", seconds=allowance)
     _write_json(out, "tune.json", tune_document(result))
     plan.finish("search", trials=result.counts, best_value=result.best_value)

@@ -29,7 +29,8 @@ from topnet.tune.plots import param_importances
 from topnet.tune.results import TuneResult
 from topnet.tune.space import SearchSpace
 
-__all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record"]
+__all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record",
+           "study_name"]
 
 _MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
 
@@ -108,8 +109,21 @@ def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any,
     epochs, samples = search_fidelity(config, data)
     return tune(space, data_spec(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
                 sampler=config.sampler, pruner=config.pruner, storage=config.storage,
-                study_name="topnet-run", seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
+                study_name=study_name(config), seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
                 device=config.device, verbose=config.verbose)
+
+
+def study_name(config: RunConfig) -> str:
+    """``topnet-run`` in the run's own SQLite file; ``run-NAME`` (the --out folder's name) in a
+    shared database, where several runs' studies live side by side.
+
+    Example:
+        >>> study_name(RunConfig(out="runs/fm60")), study_name(RunConfig(out="runs/fm60", storage="postgresql://db/x"))
+        ('topnet-run', 'run-fm60')
+    """
+    from pathlib import Path
+
+    return "topnet-run" if config.storage is None else f"run-{Path(config.out).resolve().name}"
 
 
 def choose_configs(result: TuneResult, k: int, margin: float = 0.02) -> list[TrialRecord]:
