@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import topnet
+from topnet.errors import format_message
 from topnet.nn import count_params
 from topnet.recipes.common import resolve_seeds
 from topnet.recipes.table import RecipeResult, mean_spread
@@ -155,8 +156,8 @@ def run(data: Any = "synthetic", seeds: Any = None, quick: bool = False, out: An
         device: Any = "auto", batch_size: int = 32) -> RecipeResult:
     """Train the four models per seed on fresh synthetic data; return held-out scores beside chance."""
     if data != "synthetic":
-        raise ValueError(f"data: got {data!r}; expected 'synthetic' (this recipe makes its own data, as the "
-                         "chapter does); leave --data out")
+        raise ValueError(format_message("data", data, "'synthetic' (this recipe makes its own data, as the chapter "
+                                        "does)", "leave --data out"))
     sizes = QUICK if quick else FULL
     seeds = resolve_seeds(seeds, quick)
     scores: dict[str, dict[str, list[float]]] = {}
@@ -212,7 +213,9 @@ def table(scores: dict, params: dict, sizes: dict, seeds: list[int], batch_size:
                         "mix words of the income group's and the gender's bands, and age = 20 + 3·group + 5·gender + "
                         "noise; a Siamese pair is 'same' when both sequences drift the same way; the two cameras see "
                         "one square whose side is the target")
-    result.notes.append("the posts model's loss weights (0.25, 1, 10) are the chapter's; age is given as years from 40 (centred: an output layer starting at 0 would need thousands of RMSprop steps to reach 40), its MAE in years")
+    result.notes.append("the posts model's loss weights (0.25, 1, 10) are the chapter's; age is given as years from 40 "
+                        "(centred: an output layer starting at 0 would need thousands of RMSprop steps to reach 40), "
+                        "its MAE in years")
     result.raw = scores
     if out is not None:
         result.save(out)
