@@ -99,3 +99,12 @@ def test_train_wide_and_deep_on_a_csv(tmp_path):
                  "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model_arguments"] == {"num_classes": 2, "num_numeric": 1, "categorical_sizes": [3]}
+
+
+def test_recipe_commands_are_wired(capsys):
+    from topnet.cli import main
+
+    assert main(["recipe", "list"]) == 0
+    assert "transfer" in capsys.readouterr().out
+    assert main(["recipe", "run", "tranfser"]) == 2
+    assert "did you mean 'transfer'" in capsys.readouterr().err

@@ -9,7 +9,9 @@
     topnet tune --data fashion-mnist --budget 10m --out runs/search
     topnet worker --study NAME --storage postgresql://...
     topnet ensemble --run runs/search
+  topnet recipe run transfer --seeds 10
     topnet report DIR
+    topnet recipe list / topnet recipe run NAME --quick   the books' experiments
 """
 from __future__ import annotations
 
@@ -75,12 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     from topnet.ensemble.cli_commands import add_ensemble_parser
     from topnet.report.cli_commands import add_report_parser
+    from topnet.recipes.cli_commands import add_recipe_parser
     from topnet.tune.cli_commands import add_tune_parser, add_worker_parser
 
     add_tune_parser(commands)
     add_worker_parser(commands)
     add_ensemble_parser(commands)
     add_report_parser(commands)
+    add_recipe_parser(commands)
     return parser
 
 
@@ -203,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from topnet.report.cli_commands import run_report
 
             return run_report(args)
+        if args.command == "recipe":
+            from topnet.recipes.cli_commands import run_recipe
+
+            return run_recipe(args)
         parser.print_help()
         return 0
     except (TopnetError, ValueError, TypeError, FileExistsError, FileNotFoundError, ImportError, RuntimeError) as error:
