@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from topnet.pipeline import RunConfig, run
@@ -103,3 +104,38 @@ def test_resume_counts_the_time_the_killed_run_spent(tmp_path):
     later.write_text("x")
     os.utime(later, (saved + 12.0, saved + 12.0))  # the killed search wrote for 12 s after the last save
     assert RunState(tmp_path).time_spent() == pytest.approx(42.0)
+
+
+def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
+    """Issue 9, scenario 9: SIGKILL at 10 moments drawn from a seeded generator (from the first
+    import to the report), ``--resume`` each time; the run still finishes, complete and consistent."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run",
+               "--data", str(image_npz), "--out", str(out), "--budget", "60s", "--quiet", "--resume", *SETTINGS]
+    delays = np.random.default_rng(9).uniform(1.0, 20.0, 10)
+    kills = 0
+    for delay in delays:
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            child.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(child.pid, signal.SIGKILL)
+            kills += 1
+        child.wait(timeout=60)
+        error = child.stderr.read().decode()
+        child.stderr.close()
+        assert child.returncode in (0, -signal.SIGKILL), error[-2000:]  # a resumed run never fails
+        if (out / "metrics.json").exists():
+            break
+    assert kills >= 3  # the test killed the run, more than once
+    if not (out / "metrics.json").exists():
+        run(RunConfig(data=str(image_npz), out=str(out), budget="60s", lr_find_steps=40, top_k=2, mc_samples=4,
+                      max_epochs=8, tensorboard=False, verbose=0), resume=True)
+    data = read_run(out)
+    assert data.notes == {}, data.notes
+    assert all(p["status"] in ("done", "skipped") for p in data.metrics["phases"].values())
+    state = _state(out)
+    assert len(state["retrained"]) == len(set(state["retrained"]))  # no model trained twice
+    for name in state["retrained"]:
+        assert (out / "models" / name / "weights.safetensors").exists()
+    assert data.predictions["proba"].shape == (150, 3)

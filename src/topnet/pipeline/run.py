@@ -72,7 +72,8 @@ class RunState:
 
 def _open_run_dir(config: RunConfig, resume: bool, overwrite: bool) -> Path:
     out = Path(config.out)
-    finished, unfinished = (out / "metrics.json").exists(), (out / "state.json").exists()
+    finished = (out / "metrics.json").exists()
+    unfinished = (out / "state.json").exists() or (out / "config.json").exists()  # killed before its first phase, too
     if overwrite and (finished or unfinished):
         shutil.rmtree(out)
     elif finished:
@@ -82,9 +83,9 @@ def _open_run_dir(config: RunConfig, resume: bool, overwrite: bool) -> Path:
         raise FileExistsError(f"--out {str(out)!r} holds an unfinished run; pass --resume to continue it, "
                               "--overwrite to start it again, or choose another --out")
     elif unfinished:
-        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8")) if (out / "config.json").exists() else {}
         changed = sorted(k for k, v in redact(config.to_dict()).items()
-                         if k not in _KEEP_ON_RESUME and saved.get(k) != v)
+                         if k not in _KEEP_ON_RESUME and k in saved and saved[k] != v)
         if changed:
             raise ValueError(f"--resume: settings {changed} differ from the run in {str(out)!r} "
                              f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}); resume with the same "
