@@ -1,6 +1,8 @@
 """BackupAndRestore: a run killed with SIGKILL resumes and ends bit-identical to an unkilled one."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from torch import nn
 
 import topnet
 from topnet.callbacks import BackupAndRestore
-from topnet.errors import CheckpointError
+from topnet.errors import CheckpointError, TrainingInterrupted
 
 SCRIPT = Path(__file__).with_name("kill_script.py")
 
@@ -102,3 +104,36 @@ def test_callback_state_goes_to_the_same_class_even_when_callbacks_change(tmp_pa
     peek = Peek()
     _fit(nn.Linear(3, 2), tmp_path, 5, [peek, resumed])  # Crash dropped, Peek added: still restored
     assert peek.first == (2, 1)
+
+
+class Terminate(topnet.callbacks.Callback):
+    """Sends this process SIGTERM after optimizer step ``step``."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _fit_with_metrics(backup_dir, callbacks=()):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, generator=g), torch.randint(0, 2, (40,), generator=g)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.3), nn.Linear(8, 2))
+    history = topnet.fit(model, (x, y), validation_data=(x[:8], y[:8]), epochs=3, batch_size=8, metrics=["accuracy"],
+                         callbacks=[BackupAndRestore(backup_dir), *callbacks], verbose=0)
+    return model.state_dict(), history.history
+
+
+def test_sigterm_backs_up_the_epoch_so_far_and_the_rerun_continues_with_the_next_batch(tmp_path):
+    weights, history = _fit_with_metrics(tmp_path / "a")
+    previous = signal.getsignal(signal.SIGTERM)
+    # sent after step 7 (after BackupAndRestore's hook of that step): acted on after step 8, mid-epoch 1
+    with pytest.raises(TrainingInterrupted, match="SIGTERM: stopped at epoch 1, step 8"):
+        _fit_with_metrics(tmp_path / "b", [Terminate(7)])
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back
+    resumed_weights, resumed_history = _fit_with_metrics(tmp_path / "b")
+    assert resumed_history == history  # epoch 1's loss and accuracy include the batches before SIGTERM
+    assert all(torch.equal(resumed_weights[k], v) for k, v in weights.items())

@@ -37,9 +37,10 @@ class BackupAndRestore(Callback):
         other callback's ``on_epoch_end`` has updated its state, so the backup never holds a
         half-updated callback; an interrupted first epoch resumes from the initial weights;
       - SIGTERM (a scheduler's pre-emption, ``docker stop``) stops training at the next safe
-        point (after the current step, or after writing the next epoch's backup) by raising
-        ``TrainingInterrupted``, a ``KeyboardInterrupt``; the backups are kept, and the same
-        command resumes from the latest (an interrupted epoch is redone from its start);
+        point: after the current step it writes a backup of the epoch so far (with the epoch's
+        loss and metric sums) and raises ``TrainingInterrupted``, a ``KeyboardInterrupt``; the
+        same command resumes with the next batch and ends as if never stopped. (A SIGKILL
+        leaves the backup of the epoch's start: that epoch is redone, with the same result.)
       - each file carries a SHA-256 of its contents and the previous backup is kept
         (``backup.prev.pt``): a truncated or corrupted latest backup is set aside with a
         warning (``backup.pt.bad``, deleted with the backups when the run completes) and the
@@ -65,6 +66,7 @@ class BackupAndRestore(Callback):
         self.delete_checkpoint = delete_checkpoint
         self._pending_callbacks: list[dict[str, Any]] | None = None
         self._skip_save_epoch: int | None = None
+        self._pending_sums: dict[str, Any] | None = None
         self._sigterm_handler: Any = None  # the handler before fit (None: SIGTERM not handled here)
         self._sigterm = False
 
@@ -91,17 +93,22 @@ class BackupAndRestore(Callback):
         if state.optimizer is not None:
             state.optimizer.load_state_dict(backup["optimizer"])
         restore_rng_state(backup["rng"], state.generator)
-        state.epoch, state.step, state.batch = int(backup["epoch"]), int(backup["step"]), 0
+        # batch > 0: a backup taken part-way through the epoch (on SIGTERM); the loop starts there
+        state.epoch, state.step, state.batch = int(backup["epoch"]), int(backup["step"]), int(backup.get("batch", 0))
         state.extra["resumed"] = True
         # Applied at the first on_epoch_begin, after every callback's on_fit_begin has run (some
-        # reset their counters there, as Keras's do).
+        # reset their counters there, as Keras's do) and after the loop has reset the epoch's sums.
         self._pending_callbacks = backup["callbacks"]
+        self._pending_sums = backup.get("objective")
         self._skip_save_epoch = state.epoch
 
     def on_epoch_begin(self, state: TrainState) -> None:
         if self._pending_callbacks is not None:
             self._restore_callbacks(state, self._pending_callbacks)
             self._pending_callbacks = None
+        if self._pending_sums is not None and state.objective is not None:
+            state.objective.load_state_dict(self._pending_sums, _device_of(state.model))
+        self._pending_sums = None
         if self._skip_save_epoch == state.epoch:  # just restored this very state
             self._skip_save_epoch = None
         else:
@@ -109,6 +116,8 @@ class BackupAndRestore(Callback):
         self._stop_if_terminated(state)
 
     def on_batch_end(self, state: TrainState) -> None:
+        if self._sigterm:  # save the epoch so far: the resumed run continues with the next batch
+            self._write(state, next_batch=state.batch + 1)
         self._stop_if_terminated(state)
 
     def on_fit_end(self, state: TrainState) -> None:
@@ -125,7 +134,7 @@ class BackupAndRestore(Callback):
     # -- SIGTERM ---------------------------------------------------------------------------
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
-        self._sigterm = True  # acted on at the next safe point: after a step, or after the next backup
+        self._sigterm = True  # acted on at the next safe point: after a step, or after the next epoch's backup
 
     def _stop_if_terminated(self, state: TrainState) -> None:
         if self._sigterm:
@@ -134,7 +143,7 @@ class BackupAndRestore(Callback):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _write(self, state: TrainState) -> None:
+    def _write(self, state: TrainState, next_batch: int = 0) -> None:
         if not state.is_main_process:  # every process restores; only rank 0 writes
             return
         bad = non_finite_names(state.model.state_dict())
@@ -147,6 +156,8 @@ class BackupAndRestore(Callback):
             "format": "topnet.backup",
             "version": 1,
             "epoch": state.epoch,
+            "batch": next_batch,  # 0 at an epoch's start; else the epoch's sums so far come too
+            "objective": state.objective.state_dict() if next_batch and state.objective is not None else None,
             "step": state.step,
             "model": {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()},
             "optimizer": state.optimizer.state_dict() if state.optimizer is not None else {},
@@ -212,3 +223,8 @@ class BackupAndRestore(Callback):
         if orphans:
             warnings.warn(f"the backed-up run had callbacks {orphans} that this run lacks; their state is dropped",
                           RuntimeWarning, stacklevel=3)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    tensor = next(iter(model.state_dict().values()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")

@@ -163,7 +163,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     state = TrainState(model=model, optimizer=optimizer, epochs=epochs, epoch=initial_epoch,
                        steps_per_epoch=len(batches), step=initial_epoch * len(batches), seed=seed,
                        generator=make_generator(seed, "augment", device=device),
-                       running_logs=objective.logs, callbacks=callbacks,
+                       running_logs=objective.logs, callbacks=callbacks, objective=objective,
                        rank=context.rank, world_size=context.world_size)
     train_model = context.wrap(model, device)  # DistributedDataParallel when under torchrun
     try:

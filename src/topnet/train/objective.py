@@ -114,6 +114,19 @@ class Objective:
             for metric in metrics:
                 metric.reset()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The running epoch's sums (loss terms, sample count, each metric's total and count), to
+        continue an epoch cut short (``BackupAndRestore`` on SIGTERM)."""
+        metrics = [[m.total, m.count] for ms in self.metrics.values() for m in ms]
+        return {"sums": dict(self._sums), "count": self._count, "metrics": metrics}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """Take back `state_dict`'s sums, on ``device``."""
+        self._sums = {key: value.to(device) for key, value in state["sums"].items()}
+        self._count = int(state["count"])
+        for metric, (total, count) in zip((m for ms in self.metrics.values() for m in ms), state["metrics"]):
+            metric.total, metric.count = (None if total is None else total.to(device)), int(count)
+
     def __call__(self, outputs: Any, y: Any, penalty: torch.Tensor | None = None) -> torch.Tensor:
         """The weighted total loss of one batch (plus ``penalty``, a regularisation term); also
         adds the batch to the running sums."""

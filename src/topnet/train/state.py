@@ -41,6 +41,8 @@ class TrainState:
             stopping); ``on_fit_end`` sees False when it runs because of an exception.
         callbacks: every callback of this fit, in hook order (``BackupAndRestore`` saves and
             restores their ``state_dict``).
+        objective: the running epoch's loss and metric sums (``state_dict`` /
+            ``load_state_dict``), for a backup taken part-way through an epoch.
         rank / world_size: this process's place in data-parallel training (0 and 1 otherwise).
         extra: scratch space for callbacks that need to share state (keyed by callback name);
             ``extra["resumed"]`` is True when ``BackupAndRestore`` restored a backup;
@@ -62,6 +64,7 @@ class TrainState:
     running_logs: Callable[[], dict[str, float]] = field(default=lambda: {})
     completed: bool = False
     callbacks: list[Any] = field(default_factory=list)
+    objective: Any = None
     rank: int = 0
     world_size: int = 1
 
