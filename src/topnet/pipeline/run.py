@@ -226,6 +226,7 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
     if not plans:  # as many of the top-k as can each train min_epochs epochs (at least one)
         per_epoch = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
         fits = int(allowance // (config.min_epochs * per_epoch)) if per_epoch else config.top_k
+        fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
         plans.extend(more(allowance, max(1, min(config.top_k, fits))))
         state.document["retrain_plans"] = plans
         state.save(plan)
