@@ -2,8 +2,8 @@
 
     python concurrency_script.py STORAGE STUDY GO_FILE --trials N --target T
 
-Waits until GO_FILE exists (so every process starts together), creates-or-loads the study the
-way ``topnet tune`` does (`open_study`), runs N short trials through topnet's runner
+Waits until GO_FILE exists (so every process starts together), opens the storage (creating its
+tables if needed) and creates-or-loads the study the way ``topnet tune`` does (`open_study`), runs N short trials through topnet's runner
 (`run_trials`: sampling from a `SearchSpace` with a per-trial seeded sampler, heartbeats on),
 and prints the numbers of the trials it finished as JSON.
 """
@@ -34,10 +34,10 @@ def main():
     parser.add_argument("--trials", type=int, required=True)
     parser.add_argument("--target", type=int, required=True)
     args = parser.parse_args()
-    storage = make_storage(args.storage, heartbeat_interval=5)
     settings = FitSettings(epochs=1, metric="val_accuracy", num_trials=args.target)
     while not os.path.exists(args.go):
         time.sleep(0.01)
+    storage = make_storage(args.storage, heartbeat_interval=5)  # a fresh database: all create its tables at once
     study = open_study(storage, args.study, sampler=make_sampler("tpe", seed=os.getpid()), pruner=make_pruner("none"),
                        direction="maximize", attrs=study_attrs(SPACE, None, settings))
     numbers = run_trials(study, objective, num_trials=args.target, max_trials=args.trials, verbose=0)

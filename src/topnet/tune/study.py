@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -130,9 +132,27 @@ def make_storage(url: str, *, heartbeat_interval: int = 30, grace_period: int | 
             retry_class, name = storages.RetryHeartbeatStaleTrialCallback, "heartbeat_stale_trial_callback"
         else:
             retry_class, name = storages.RetryFailedTrialCallback, "failed_trial_callback"
-        return storages.RDBStorage(str(url), engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                                   grace_period=grace_period or 2 * heartbeat_interval,
-                                   **{name: retry_class(max_retry=max_retry)})
+        options = dict(engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
+                       grace_period=grace_period or 2 * heartbeat_interval, **{name: retry_class(max_retry=max_retry)})
+        return _rdb_storage(str(url), options)
+
+
+def _rdb_storage(url: str, options: dict[str, Any], attempts: int = 5) -> Any:
+    """``RDBStorage(url, **options)``, again when another process created the same tables at the
+    same moment (workers starting together on a fresh database: on PostgreSQL the loser of
+    CREATE TYPE/TABLE sees a unique violation, on SQLite "table ... already exists"; its next
+    try finds the tables)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    storages = import_optuna().storages
+    for attempt in range(attempts - 1):
+        try:
+            return storages.RDBStorage(url, **options)
+        except (IntegrityError, ProgrammingError, OperationalError) as error:
+            if isinstance(error, OperationalError) and "already exists" not in str(error):
+                raise  # a database that is down or locked: not this race
+            time.sleep(0.1 * (attempt + 1) * (1 + random.random()))  # apart, so the retries do not collide again
+    return storages.RDBStorage(url, **options)
 
 
 def hide_password(url: str) -> str:
