@@ -214,7 +214,7 @@ class Stacking(Combiner):
     name = "stacking"
     _learned = ("coef_", "intercept_", "classes_", "num_columns_")
 
-    def __init__(self, C: float = 1.0, alpha: float = 1.0, max_iter: int = 1000) -> None:
+    def __init__(self, C: float = 1.0, alpha: float = 1.0, max_iter: int = 300) -> None:
         self.C = C
         self.alpha = alpha
         self.max_iter = max_iter

@@ -20,6 +20,8 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +108,14 @@ def _candidates(candidates: Sequence[str | Combiner] | str) -> list[Combiner]:
     return made
 
 
+def _one_blas_thread() -> Any:
+    try:
+        from threadpoolctl import threadpool_limits  # comes with scikit-learn (the ensemble extra)
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def select_combiner(predictions: Any, y: Any, task: str = "classification",
                     candidates: Sequence[str | Combiner] | str = "auto", *, num_folds: int = 5,
                     seed: int = 0) -> Selection:
@@ -130,11 +140,14 @@ def select_combiner(predictions: Any, y: Any, task: str = "classification",
     stacked, targets, loss = stack_predictions(predictions), np.asarray(y), loss_function(task)
     folds = fold_ids(targets, num_folds, seed=seed, stratify=task == "classification")
     scores, out_of_fold = {}, {}
-    for combiner in _candidates(candidates):
-        out_of_fold[combiner.name] = cross_fit(combiner, stacked, targets, task, folds)
-        scores[combiner.name] = float(loss(out_of_fold[combiner.name], targets))
-    best = min(scores.values())  # the first within rounding of the best: the simpler combiner
-    name = next(key for key, score in scores.items() if score <= best + TIE_TOLERANCE * max(1.0, abs(best)))
-    chosen = next(c for c in _candidates(candidates) if c.name == name)
-    fitted = get_combiner(chosen.name, **chosen.get_params()).fit(stacked, targets, task)
+    # One BLAS thread: these matrices are small, and BLAS threads spinning beside torch's OpenMP
+    # threads on a busy machine slowed a stacking fit ~30x (measured in a `topnet run`).
+    with _one_blas_thread():
+        for combiner in _candidates(candidates):
+            out_of_fold[combiner.name] = cross_fit(combiner, stacked, targets, task, folds)
+            scores[combiner.name] = float(loss(out_of_fold[combiner.name], targets))
+        best = min(scores.values())  # the first within rounding of the best: the simpler combiner
+        name = next(key for key, score in scores.items() if score <= best + TIE_TOLERANCE * max(1.0, abs(best)))
+        chosen = next(c for c in _candidates(candidates) if c.name == name)
+        fitted = get_combiner(chosen.name, **chosen.get_params()).fit(stacked, targets, task)
     return Selection(name=name, combiner=fitted, scores=scores, out_of_fold=out_of_fold[name], folds=folds)
