@@ -15,7 +15,7 @@ from topnet.data.batches import num_samples, tree_map
 from topnet.errors import DataError, format_message
 from topnet.train.objective import Objective, name_outputs
 
-__all__ = ["check_finite_inputs", "check_inputs_fit_model", "check_against_model", "call_model"]
+__all__ = ["check_finite_inputs", "check_against_model", "call_model", "input_error"]
 
 
 def call_model(model: torch.nn.Module, x: Any) -> Any:
@@ -85,24 +85,18 @@ def _check_labels(name: str, output: torch.Tensor, target: torch.Tensor, loss: A
                                        "fix the labels or build the model with num_classes=" + str(high + 1)))
 
 
+def input_error(x: Any, split: str, error: Exception) -> DataError:
+    """The DataError for a model that failed on the ``split`` inputs ``x``: their per-sample shapes."""
+    shapes = tree_map(lambda t: tuple(t.shape[1:]), x)
+    return DataError(f"the model failed on the {split} inputs with per-sample shapes {shapes}: {error}; "
+                     "check input_shape / the first layer's size against the data")
+
+
 def _call_on_head(model: torch.nn.Module, x: Any, split: str) -> Any:
     try:
         return call_model(model, tree_map(lambda t: t[:2], x))
     except (RuntimeError, TypeError, ValueError, IndexError) as error:
-        shapes = tree_map(lambda t: tuple(t.shape[1:]), x)
-        raise DataError(f"the model failed on the {split} inputs with per-sample shapes {shapes}: {error}; "
-                        "check input_shape / the first layer's size against the data") from error
-
-
-def check_inputs_fit_model(model: torch.nn.Module, x: Any, split: str) -> None:
-    """Run the model on two samples (eval mode, no grad); DataError naming the shapes if it fails."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            _call_on_head(model, x, split)
-    finally:
-        model.train(was_training)
+        raise input_error(x, split, error) from error
 
 
 def check_against_model(model: torch.nn.Module, objective: Objective, x: Any, y: Any, split: str) -> None:

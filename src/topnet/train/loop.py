@@ -18,7 +18,7 @@ from topnet.callbacks.history import History
 from topnet.data.batches import TensorBatches, to_tensors, tree_map
 from topnet.errors import format_message
 from topnet.seeding import make_generator
-from topnet.train.checks import call_model, check_against_model, check_finite_inputs, check_inputs_fit_model
+from topnet.train.checks import call_model, check_against_model, check_finite_inputs, input_error
 from topnet.train.objective import Objective, name_outputs
 from topnet.train.optimizers import get_optimizer
 from topnet.train.distributed import setup_distributed
@@ -321,14 +321,19 @@ def predict(model: torch.nn.Module, x: Any, *, batch_size: int = 256, device: st
     x = to_tensors(x, device)
     check_finite_inputs(x, None, "prediction")
     model.to(device)
-    check_inputs_fit_model(model, x, "prediction")
     was_training = model.training
     model.eval()
     chunks = []
     try:
         with torch.no_grad(), _autocast(device, precision):
             for xb, _ in TensorBatches(x, None, batch_size, shuffle=False).epoch(0):
-                chunks.append(tree_map(lambda t: t.float().cpu() if t.is_floating_point() else t.cpu(), call_model(model, xb)))
+                try:
+                    outputs = call_model(model, xb)
+                except (RuntimeError, TypeError, ValueError, IndexError) as error:
+                    if chunks:  # the inputs fitted the model on the first batch: not a shape problem
+                        raise
+                    raise input_error(x, "prediction", error) from error
+                chunks.append(tree_map(lambda t: t.float().cpu() if t.is_floating_point() else t.cpu(), outputs))
     finally:
         model.train(was_training)
     return _concat(chunks)
