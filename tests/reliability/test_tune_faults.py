@@ -18,11 +18,13 @@ import torch
 
 import topnet.tune.objective as objective_module
 from topnet.data import Dataset, split, standardize
+from topnet.errors import TrainingInterrupted
 from topnet.tune import Categorical, DataSpec, Fixed, Float, SearchSpace, tune
 from topnet.tune._optuna import import_optuna
 from topnet.tune.builders import build_model
 from topnet.tune.data import TrialData, model_arguments, prepare_splits
 from topnet.tune.objective import FitSettings, TrainOutcome, train_config
+from topnet.tune.pruning import PruningCallback
 from topnet.tune.study import make_storage
 
 optuna = import_optuna()
@@ -125,3 +127,34 @@ def test_a_killed_trial_is_retried_once_with_its_parameters_and_continues_from_i
     unbroken = train_config(retry.user_attrs["config"], TrialData(splits), FitSettings(epochs=12, device="cpu"),
                             seed=retry.user_attrs["seed"])
     assert retry.value == unbroken.value and retry.user_attrs["curve"] == unbroken.curve
+
+
+def test_a_trial_stopped_by_sigterm_continues_from_its_backup_when_the_search_resumes(tmp_path, monkeypatch):
+    x, y = _blobs(600)
+    splits, _ = standardize(split(Dataset(x=x, y=y), valid=0.2, blend=0.2, test=0.0, seed=0))
+    space = SearchSpace({"family": Fixed("mlp"), "width": Categorical([16, 32]), "lr": Float(1e-3, 1e-2, log=True),
+                         "batch_size": Fixed(16)})
+    options = dict(num_trials=2, epochs=6, pruner="none", out=tmp_path, plots=False, verbose=0, device="cpu")
+    report = PruningCallback.on_epoch_end
+
+    def terminate_in_trial_1(self, state):
+        report(self, state)
+        if self.trial.number == 1 and state.epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # BackupAndRestore turns it into TrainingInterrupted
+
+    monkeypatch.setattr(PruningCallback, "on_epoch_end", terminate_in_trial_1)
+    with pytest.raises(TrainingInterrupted):
+        tune(space, splits, **options)
+    assert list((tmp_path / "backups").iterdir())  # trial 1's backup is kept
+    monkeypatch.undo()
+    result = tune(space, splits, **options)  # the same call again: the search resumes
+    trials = sorted(result.study.trials, key=lambda t: t.number)
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[1].user_attrs["stopped"] == "sigterm" and trials[2].system_attrs["failed_trial"] == 1
+    retry = trials[2]
+    assert retry.params == trials[1].params and retry.user_attrs["resumed"] is True
+    assert min(retry.intermediate_values) >= 2 and "stopped" not in retry.user_attrs
+    unbroken = train_config(retry.user_attrs["config"], TrialData(splits), FitSettings(epochs=6, device="cpu"),
+                            seed=retry.user_attrs["seed"])
+    assert retry.value == unbroken.value and retry.user_attrs["curve"] == unbroken.curve
+    assert result.counts["COMPLETE"] == 2 and not list((tmp_path / "backups").iterdir())

@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 
 from topnet.callbacks import BackupAndRestore, Callback, EarlyStopping, TerminateOnNaN
 from topnet.callbacks._monitor import resolve_mode
-from topnet.errors import NonFiniteError, format_message
+from topnet.errors import NonFiniteError, TrainingInterrupted, format_message
 from topnet.seeding import derive_seed
 from topnet.io import remove_tree
 from topnet.train import fit
@@ -199,6 +200,16 @@ def _fit_phases(model: torch.nn.Module, config: dict[str, Any], train: Any, sett
     return histories
 
 
+def _run_again(trial: Any) -> None:
+    """Queue ``trial``'s parameters as a new trial that counts as its retry (as a heartbeat retry does)."""
+    optuna = import_optuna()
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+        retry()(trial.study, frozen)
+
+
 def _best(values: list[float], mode: str) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return (max if mode == "max" else min)(finite) if finite else math.nan
@@ -217,7 +228,9 @@ class TrialObjective:
         backup_dir: where running trials keep their backups (``backup_dir/INDEX``, by
             `first_try_index`), removed when the trial ends; the retry of a trial whose process
             was killed continues from its backup when it runs where that folder is (the same
-            machine and ``out``). None: no backups.
+            machine and ``out``). A trial stopped by SIGTERM (``TrainingInterrupted``) keeps its
+            backup and is queued again with its parameters, so a resumed search continues it.
+            None: no backups.
 
     A trial whose value is NaN or infinite (the training diverged) is marked FAIL with the
     reason in its ``error`` user attribute (Optuna would store +inf as a complete trial), as are
@@ -237,10 +250,16 @@ class TrialObjective:
     def __call__(self, trial: Any) -> float:
         index = first_try_index(trial.study, trial)  # not the number: a retry before it must not shift the seeds
         backups = None if self.backup_dir is None else Path(self.backup_dir) / str(index)
+        interrupted = False
         try:
             return self._run(trial, index, backups)
-        finally:  # the trial has ended (complete, pruned or failed): nothing will resume it
-            if backups is not None:
+        except TrainingInterrupted:  # SIGTERM: the trial runs again (from its backup) when the search resumes
+            interrupted = True
+            _run_again(trial)
+            trial.set_user_attr("stopped", "sigterm")  # after: the queued trial does not inherit it
+            raise
+        finally:  # otherwise the trial has ended (complete, pruned or failed): nothing will resume it
+            if backups is not None and not interrupted:
                 remove_tree(backups)
 
     def _run(self, trial: Any, index: int, backups: Path | None) -> float:
