@@ -45,6 +45,16 @@ def test_callback_reports_then_stops_and_fit_ends_normally():
         pruning.raise_if_pruned()
 
 
+def test_the_last_epoch_is_reported_but_never_pruned():
+    study = optuna.create_study(direction="maximize", pruner=PruneTrial(0))
+    trial = study.ask()
+    pruning = PruningCallback(trial, "val_accuracy")
+    history = topnet.fit(torch.nn.Linear(3, 2), data(), validation_data=data(8), epochs=1, metrics=["accuracy"],
+                         callbacks=[pruning], verbose=0)  # the pruner would prune at this first (and last) report
+    assert not pruning.pruned and len(history.history["loss"]) == 1 and pruning.reported
+    assert list(trial.study.trials[0].intermediate_values) == [0]
+
+
 def test_missing_monitor_lists_the_logs():
     trial = optuna.create_study().ask()
     with pytest.raises(ValueError, match=r"monitor: got 'val_acc'.*'val_accuracy'"):

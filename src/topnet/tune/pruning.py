@@ -26,6 +26,8 @@ class PruningCallback(Callback):
     An epoch cut short by another callback (a wall-time deadline or ``TerminateOnNaN`` set
     ``stop_training`` during its batches) is not reported: its value would mislead the pruner
     about the other trials. A NaN value is reported as the worst value of the study's direction.
+    The last epoch is reported but never pruned: its training is paid for, and a pruned trial's
+    result would be thrown away (seen in the B3 benchmark: whole trials pruned after their end).
 
     Args:
         trial: an ``optuna.trial.Trial`` (anything with ``report`` and ``should_prune``).
@@ -45,7 +47,8 @@ class PruningCallback(Callback):
         >>> class AlwaysPrune:
         ...     def report(self, value, step): pass
         ...     def should_prune(self): return True
-        >>> callback, state = PruningCallback(AlwaysPrune(), "val_loss"), TrainState(model=torch.nn.Linear(1, 1))
+        >>> callback = PruningCallback(AlwaysPrune(), "val_loss")
+        >>> state = TrainState(model=torch.nn.Linear(1, 1), epochs=3)
         >>> state.logs = {"val_loss": 0.7}
         >>> callback.on_epoch_end(state)
         >>> callback.pruned, state.stop_training
@@ -72,6 +75,8 @@ class PruningCallback(Callback):
             value = _worst(self.trial)
         self.trial.report(value, step=state.epoch + self.step_offset)
         self.reported.append(value)
+        if state.epoch + 1 >= state.epochs:  # the last epoch: its work is done, so the trial completes
+            return
         if self.trial.should_prune():
             self.pruned, self.pruned_epoch = True, state.epoch
             state.stop_training = True

@@ -100,7 +100,9 @@ def make_pruner(name: Any = "median", epochs: int = 10) -> Any:
     if name == "none":
         return pruners.NopPruner()
     if name == "median":
-        return pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+        # no pruning on the first epoch's value: under warm-up or one-cycle schedules it says little
+        # about the end (B3: a trial that became the best was pruned at chance after epoch 1)
+        return pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
     if name == "asha":
         return pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
