@@ -139,3 +139,32 @@ def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
     for name in state["retrained"]:
         assert (out / "models" / name / "weights.safetensors").exists()
     assert data.predictions["proba"].shape == (150, 3)
+
+
+def test_sigterm_during_retraining_backs_up_exits_nonzero_and_resume_finishes(tmp_path, image_npz):
+    """Issue 9, scenario 9: SIGTERM while a model trains writes its backup and exits non-zero
+    within 10 s; ``--resume`` then finishes the run."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run",
+               "--data", str(image_npz), "--out", str(out), "--budget", "90s", "--quiet", *SETTINGS]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    try:
+        while not MOMENTS["retrain"](out):
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "retraining never started"
+            time.sleep(0.05)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=10)
+        waited = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+    assert code != 0 and waited < 10
+    assert any((out / "backup").glob("*/backup.pt")), "no backup of the model that was training"
+    metrics = run(RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2,
+                            mc_samples=4, max_epochs=8, tensorboard=False, verbose=0), resume=True)
+    assert metrics["phases"]["retrain"]["status"] == "done"
+    assert read_run(out).notes == {}

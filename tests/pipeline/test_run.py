@@ -154,3 +154,19 @@ def test_the_data_spec_of_the_search_matches_the_run_splits(tmp_path, image_npz)
     assert theirs.test is None
     subset, _ = prepare_splits(data_spec(config, train_samples=100))
     assert len(subset.train) == 100 and np.array_equal(subset.valid.x, ours.valid.x)
+
+
+def test_tune_json_of_a_run_hides_the_storage_password():
+    from types import SimpleNamespace
+
+    from topnet.pipeline.search import tune_document
+
+    study = SimpleNamespace(get_trials=lambda deepcopy=False: [])
+    result = SimpleNamespace(records=[], metric="val_accuracy", direction="maximize", study=study, counts={},
+                             best_trial=None, best_value=None, selection_bias=None, study_name="run-x",
+                             storage="postgresql://alice:hunter2@db:5432/optuna")
+    import unittest.mock
+
+    with unittest.mock.patch("topnet.pipeline.search.param_importances", return_value={}):
+        document = tune_document(result)
+    assert "hunter2" not in json.dumps(document) and document["storage"] == "postgresql://alice:***@db:5432/optuna"

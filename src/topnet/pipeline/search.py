@@ -27,6 +27,7 @@ from topnet.tune.data import model_arguments
 from topnet.tune.defaults import image_space, vector_space
 from topnet.tune.plots import param_importances
 from topnet.tune.results import TuneResult
+from topnet.report.schema import redact_url
 from topnet.tune.space import SearchSpace
 
 __all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record",
@@ -173,4 +174,4 @@ def tune_document(result: TuneResult) -> dict[str, Any]:
     return {"metric": result.metric, "direction": result.direction, "trials": trials,
             "importances": param_importances(result.study), "counts": result.counts,
             "best_trial": result.best_trial, "best_value": result.best_value,
-            "selection_bias": result.selection_bias, "storage": result.storage, "study_name": result.study_name}
+            "selection_bias": result.selection_bias, "storage": redact_url(result.storage), "study_name": result.study_name}
