@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from topnet.io import atomic_write_text, atomic_writer
-from topnet.pipeline.budget import PHASE_SHARES, BudgetPlan
+from topnet.pipeline.budget import BudgetPlan, phase_shares
 from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
@@ -141,8 +141,9 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     """
     out = _open_run_dir(config, resume, overwrite)
     state = RunState(out)
-    plan = BudgetPlan(config.budget_s, PHASE_SHARES, done={k: v for k, v in state.document["phases"].items()
-                                                             if k in PHASE_SHARES and state.done(k)},
+    shares = phase_shares(config.budget_s)
+    plan = BudgetPlan(config.budget_s, shares, done={k: v for k, v in state.document["phases"].items()
+                                                     if k in shares and state.done(k)},
                       used_before=state.time_spent())
     _write_json(out, "config.json", redact(config.to_dict()))
     if not (out / "environment.json").exists():
