@@ -205,7 +205,7 @@ def _mc_reference(ensemble, x, samples):
     drawn = {}
     for member in ensemble.members_:
         if isinstance(member, NetworkMember) and any(isinstance(m, torch.nn.Dropout) for m in member.model.modules()):
-            drawn[member.name] = mc_predict(member.model, member._inputs(x), samples, seed=0, device="cpu",
+            drawn[member.name] = mc_predict(member.model, member.inputs(x), samples, seed=0, device="cpu",
                                             return_samples=True).samples.double().numpy()
     outputs = {m.name: drawn[m.name].mean(axis=0) if m.name in drawn else m.predict(x) for m in ensemble.members_}
     per_sample = np.stack([ensemble.combine({**outputs, **{n: s[i] for n, s in drawn.items()}}) for i in range(samples)])
@@ -245,7 +245,7 @@ def test_mc_regression_draws_the_masks_of_mc_predict(table_runs, tmp_path):
     x = _scaled_table(folder / "values", np.stack([a, b], axis=1).astype(np.float32), codes)
     samples = {}
     for member in ensemble.members_:  # mc_predict gives sigmoid(output) for one output: invert it
-        p = mc_predict(member.model, member._inputs(x), 4, seed=0, device="cpu", return_samples=True).samples
+        p = mc_predict(member.model, member.inputs(x), 4, seed=0, device="cpu", return_samples=True).samples
         samples[member.name] = torch.logit(p.double()).numpy().reshape(4, -1)
     means = {name: s.mean(axis=0) for name, s in samples.items()}
     per_sample = np.stack([ensemble.combine({n: s[i] for n, s in samples.items()}) for i in range(4)])

@@ -117,7 +117,7 @@ class Ensemble:
             keep = select_diverse({m.name: m.predict_split(on_name, on) for m in members}, on.y,
                                   self.num_members or len(members), task, self.diversity_tradeoff)
             members = [m for m in members if m.name in keep]
-        stacked = self._stack({m.name: m.predict_split("blend", blend) for m in members}, members)
+        stacked = self.stack({m.name: m.predict_split("blend", blend) for m in members}, members)
         result = select_combiner(stacked, blend.y, task, self.combiner, num_folds=self.num_folds, seed=self.seed)
         self.members_, self.combiner_, self.combiner_name_, self.scores_ = members, result.combiner, result.name, result.scores
         self.task_, self.class_names_ = task, blend.class_names
@@ -135,7 +135,12 @@ class Ensemble:
         self.weights_ = None if weights is None else {m.name: float(w) for m, w in zip(self.members_, weights)}
 
     @staticmethod
-    def _stack(outputs: dict[str, np.ndarray], members: Sequence[Member]) -> np.ndarray:
+    def stack(outputs: dict[str, np.ndarray], members: Sequence[Member]) -> np.ndarray:
+        """The members' outputs as one ``(members, rows, columns)`` array, in ``members`` order.
+
+        Raises:
+            DataError: outputs of different shapes.
+        """
         arrays = [np.asarray(outputs[m.name], dtype=np.float64) for m in members]
         arrays = [a[:, None] if a.ndim == 1 else a for a in arrays]
         shapes = {m.name: a.shape for m, a in zip(members, arrays)}
@@ -159,7 +164,7 @@ class Ensemble:
         missing = [m.name for m in self.members_ if m.name not in outputs]
         if missing:
             raise ValueError(format_message("outputs", sorted(outputs), f"predictions of every member, missing {missing}"))
-        combined = self.combiner_.combine(self._stack(outputs, self.members_))
+        combined = self.combiner_.combine(self.stack(outputs, self.members_))
         if self.task_ == "regression":
             return combined[:, 0] if combined.shape[1] == 1 and np.ndim(outputs[self.members_[0].name]) == 1 else combined
         return combined if self.temperature_ is None else softmax(log_probabilities(combined) / self.temperature_)

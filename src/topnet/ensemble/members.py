@@ -143,7 +143,8 @@ class NetworkMember(Member):
     def is_fitted(self) -> bool:
         return self.fit_kwargs is None or hasattr(self, "history_")
 
-    def _inputs(self, x: Any) -> Any:
+    def inputs(self, x: Any) -> Any:
+        """``x`` as the network takes it: as given (``"raw"``), or a table one-hot flattened (``"flat"``)."""
         if self.features == "raw":
             return x
         if self.features == "flat":
@@ -156,8 +157,8 @@ class NetworkMember(Member):
         if self.fit_kwargs is not None:
             from topnet.train.loop import fit
 
-            validation = None if valid is None else (self._inputs(valid.x), valid.y)
-            self.history_ = fit(self.model, (self._inputs(train.x), train.y), validation_data=validation,
+            validation = None if valid is None else (self.inputs(valid.x), valid.y)
+            self.history_ = fit(self.model, (self.inputs(train.x), train.y), validation_data=validation,
                                 **{"verbose": 0, **self.fit_kwargs})
             self.clear_cache()
         return self
@@ -166,7 +167,7 @@ class NetworkMember(Member):
         from topnet.train.loop import predict
 
         self._check()
-        logits = predict(self.model, self._inputs(x), batch_size=self.batch_size, device=self.device)
+        logits = predict(self.model, self.inputs(x), batch_size=self.batch_size, device=self.device)
         return network_outputs(logits, self.task)
 
     def config(self) -> dict[str, Any]:

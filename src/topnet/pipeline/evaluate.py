@@ -71,7 +71,7 @@ def mc_dropout_scores(members: list[Any], data: RunSplits, samples: int, seconds
             continue
         try:
             began = time.monotonic()
-            mean = mc_predict(member.model, member._inputs(blend.x), samples, seed=seed, device=member.device).mean
+            mean = mc_predict(member.model, member.inputs(blend.x), samples, seed=seed, device=member.device).mean
         except ValueError:  # no dropout layers: MC dropout does not apply
             continue
         results[member.name] = {"samples": samples, "seconds": round(time.monotonic() - began, 3),
@@ -91,7 +91,7 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
     splits, task = data.splits, data.task
     test, y = splits.test, np.asarray(splits.test.y)
     outputs = {m.name: m.predict_split("test", test) for m in ensemble.members_}
-    stacked = ensemble._stack(outputs, ensemble.members_)
+    stacked = ensemble.stack(outputs, ensemble.members_)
     raw = ensemble.combiner_.combine(stacked)
     rows = []
     for member in ensemble.members_:

@@ -169,7 +169,7 @@ def _classification_samples(member: Any, x: Any, mc_samples: int, seed: int, bat
     """``(S, N, C)`` class probabilities of ``mc_samples`` MC dropout passes (``mc_predict``)."""
     from topnet.uncertainty import mc_predict
 
-    result = mc_predict(member.model, member._inputs(x), mc_samples, seed=seed, batch_size=batch_size,
+    result = mc_predict(member.model, member.inputs(x), mc_samples, seed=seed, batch_size=batch_size,
                         device=device, return_samples=True)
     samples = result.samples.double().numpy()
     if samples.ndim == 2 or samples.shape[2] == 1:  # one binary logit: sigmoid of the positive class
@@ -186,7 +186,7 @@ def _regression_samples(member: Any, x: Any, mc_samples: int, seed: int, batch_s
     from topnet.train.checks import call_model
     from topnet.uncertainty import sampled_dropout
 
-    model, inputs = member.model.to(device), to_tensors(member._inputs(x), device)
+    model, inputs = member.model.to(device), to_tensors(member.inputs(x), device)
     total = num_samples(inputs)
     out = np.empty((mc_samples, total))
     with torch.no_grad():
