@@ -29,8 +29,8 @@ from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
                                       write_ensemble_summary)
-from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, retrain,
-                                     search_checkpoints, train_lightgbm)
+from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, plan_epochs,
+                                     retrain, search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
                                     search_fidelity, search_space, study_name, trial_seconds, tune_document,
                                     with_baseline_lr)
@@ -226,7 +226,8 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
     if not plans:  # as many of the top-k as can each train min_epochs epochs (at least one)
         per_epoch = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
-        fits = int(allowance // (config.min_epochs * per_epoch)) if per_epoch else config.top_k
+        # counted as plan_epochs counts (with its margin), so each model really gets min_epochs
+        fits = plan_epochs(allowance, per_epoch, 10**6) // config.min_epochs if per_epoch else config.top_k
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
         plans.extend(more(allowance, max(1, min(config.top_k, fits))))
         state.document["retrain_plans"] = plans
