@@ -83,10 +83,13 @@ def _start_worker(storage, out):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def _wait_for_epochs(storage, epochs, timeout=180):
+def _wait_for_epochs(storage, epochs, worker, timeout=180):
     """The number of the running trial once it has reported ``epochs`` epochs (its backup is past epoch 1)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if worker.poll() is not None:  # it ended (or finished the trial) before we saw that epoch
+            _, stderr = worker.communicate()
+            pytest.fail(f"the worker ended (exit {worker.returncode}) before a trial reached epoch {epochs}: {stderr}")
         study = optuna.load_study(study_name="crash", storage=storage)
         running = [t for t in study.get_trials(deepcopy=False)
                    if t.state.name == "RUNNING" and len(t.intermediate_values) >= epochs]
@@ -98,16 +101,16 @@ def _wait_for_epochs(storage, epochs, timeout=180):
 
 @pytest.mark.slow
 def test_a_killed_trial_is_retried_once_with_its_parameters_and_continues_from_its_backup(tmp_path):
-    x, y = _blobs(1500)
+    x, y = _blobs(8000)  # epochs long enough (~0.3 s) that the trial is still running when we look
     np.savez(tmp_path / "d.npz", x=x, y=y)
     spec = DataSpec(str(tmp_path / "d.npz"))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     space = SearchSpace({"family": Fixed("mlp"), "width": Categorical([16, 32]), "lr": Float(1e-3, 1e-2, log=True),
                          "batch_size": Fixed(16)})
-    tune(space, spec, num_trials=1, max_trials=0, epochs=12, study_name="crash", storage=storage, pruner="none",
+    tune(space, spec, num_trials=1, max_trials=0, epochs=20, study_name="crash", storage=storage, pruner="none",
          out=tmp_path / "main", plots=False, verbose=0, device="cpu", heartbeat_interval=1, grace_period=2)
     victim = _start_worker(storage, tmp_path / "worker")
-    killed = _wait_for_epochs(storage, 3)
+    killed = _wait_for_epochs(storage, 3, victim)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate(timeout=60)
     assert list((tmp_path / "worker" / "backups").iterdir())  # its backup is on disk
@@ -124,7 +127,7 @@ def test_a_killed_trial_is_retried_once_with_its_parameters_and_continues_from_i
     assert retry.user_attrs["resumed"] is True and min(retry.intermediate_values) >= 2  # not from epoch 0
     assert list((tmp_path / "worker" / "backups").iterdir()) == []  # removed when the trial ended
     splits, _ = prepare_splits(spec)
-    unbroken = train_config(retry.user_attrs["config"], TrialData(splits), FitSettings(epochs=12, device="cpu"),
+    unbroken = train_config(retry.user_attrs["config"], TrialData(splits), FitSettings(epochs=20, device="cpu"),
                             seed=retry.user_attrs["seed"])
     assert retry.value == unbroken.value and retry.user_attrs["curve"] == unbroken.curve
 
