@@ -34,6 +34,7 @@ __all__ = [
     "atomic_writer",
     "atomic_write_bytes",
     "atomic_write_text",
+    "write_json",
     "remove_leftovers",
     "save_weights",
     "load_weights",
@@ -103,6 +104,35 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, document: Any, *, sort_keys: bool = False) -> Path:
+    """Write ``document`` to ``path`` as indented JSON, atomically (keys in the document's order
+    unless ``sort_keys``).
+
+    Tuples and sets become lists, paths strings, numpy and torch values plain numbers or lists;
+    anything else is written as its ``repr``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> file = write_json(pathlib.Path(tempfile.mkdtemp()) / "a.json", {"b": (1, 2), "a": pathlib.Path("x")},
+        ...                   sort_keys=True)
+        >>> json.loads(file.read_text())
+        {'a': 'x', 'b': [1, 2]}
+    """
+    target = Path(path)
+    atomic_write_text(target, json.dumps(document, indent=2, sort_keys=sort_keys, default=_plain_json) + "\n")
+    return target
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
+        return value.tolist()
+    return repr(value)
 
 
 def remove_leftovers(directory: str | os.PathLike, prefix: str = "") -> list[Path]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from topnet.data import Splits, load, split, standardize
+from topnet.data import Splits
 from topnet.pipeline.config import RunConfig
-from topnet.tune.data import DataSpec, data_kind, task_of
+from topnet.tune.data import DataSpec, data_kind, load_split_standardize, task_of
 
 __all__ = ["RunSplits", "prepare", "data_spec"]
 
@@ -55,10 +55,7 @@ def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
 
 def prepare(config: RunConfig) -> RunSplits:
     """Load ``config.data``, split it into train / valid / blend / test and standardise it."""
-    splits = split(load(config.data, path=config.data_path, target=config.target),
-                   valid=config.valid, blend=config.blend, test=config.test, seed=config.seed)
-    raw_test_x = splits.test.x
-    splits, standardizers = standardize(splits)
+    splits, standardizers, raw_test_x = load_split_standardize(data_spec(config))
     train = splits.train
     task, width, loss, metrics = task_of(train)
     kind = data_kind(train)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from topnet.callbacks import BackupAndRestore, Callback, CSVLogger
+from topnet.callbacks._monitor import resolve_mode
 from topnet.io import load_model, remove_tree, save_model
 from topnet.pipeline.data import RunSplits
 from topnet.seeding import derive_seed
@@ -75,12 +76,12 @@ class _Progress(Callback):
     def __init__(self, label: str, metric: str, deadline: Deadline, verbose: int):
         self.label, self.metric, self.deadline, self.verbose = label, metric, deadline, verbose
         self.best: float | None = None
+        self.maximize = resolve_mode(metric, owner="retrain progress") == "max"
 
     def on_epoch_end(self, state: Any) -> None:
         value = state.logs.get(self.metric)
         if value is not None and not math.isnan(value):
-            maximize = "acc" in self.metric
-            if self.best is None or (value > self.best if maximize else value < self.best):
+            if self.best is None or (value > self.best if self.maximize else value < self.best):
                 self.best = value
         if self.verbose:
             left = self.deadline.remaining()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from topnet.io import atomic_write_text, atomic_writer
+from topnet.io import atomic_writer, write_json
 from topnet.pipeline.budget import BudgetPlan, phase_shares
 from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import RunSplits, prepare
@@ -67,7 +67,7 @@ class RunState:
     def save(self, plan: BudgetPlan) -> None:
         self.document["phases"] = {k: v for k, v in plan.phases.items() if v.get("status") != "running"}
         self.document["elapsed_s"] = round(plan.elapsed(), 3)
-        atomic_write_text(self.file, json.dumps(self.document, indent=2, default=str) + "\n")
+        write_json(self.file, self.document)
 
 
 def _open_run_dir(config: RunConfig, resume: bool, overwrite: bool) -> Path:
@@ -110,18 +110,6 @@ def _say(config: RunConfig, plan: BudgetPlan, phase: str, allowance: float | Non
         print(f"[run] {line}", flush=True)
 
 
-def _write_json(out: Path, name: str, document: Any) -> None:
-    atomic_write_text(out / name, json.dumps(document, indent=2, default=_plain) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, tuple, Path)):
-        return list(value) if not isinstance(value, Path) else str(value)
-    return str(value)
-
-
 def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run the whole job into ``config.out``; returns ``metrics.json``'s document.
 
@@ -145,14 +133,14 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     plan = BudgetPlan(config.budget_s, shares, done={k: v for k, v in state.document["phases"].items()
                                                      if k in shares and state.done(k)},
                       used_before=state.time_spent())
-    _write_json(out, "config.json", redact(config.to_dict()))
+    write_json(out / "config.json", redact(config.to_dict()))
     if not (out / "environment.json").exists():
-        _write_json(out, "environment.json", environment(config.seed))
+        write_json(out / "environment.json", environment(config.seed))
     _say(config, plan, "loading the data")
     plan.start("data")
     data = prepare(config)
-    _write_json(out, "dataset.json", data.info)
-    _write_json(out, "standardizer.json", data.standardizers)
+    write_json(out / "dataset.json", data.info)
+    write_json(out / "standardizer.json", data.standardizers)
     plan.finish("data")
     space = search_space(data, config.budget_s, config.device)
     space = with_baseline_lr(space, _lr_find_phase(config, plan, state, out, space, data))
@@ -175,7 +163,7 @@ def _lr_find_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         if document is None:
             plan.finish("lr_find", status="skipped", reason="fewer than 30 steps fit in its share of the budget")
         else:
-            _write_json(out, "lr_find.json", document)
+            write_json(out / "lr_find.json", document)
             plan.finish("lr_find", suggestion=document["suggestion"], num_steps=document["num_steps"])
             if config.verbose:
                 print(f"[run] lr_find: suggests lr={document['suggestion']:.3g} for {document['optimizer']} "
@@ -197,7 +185,7 @@ def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pat
         print(f"[run] other machines can join the search: topnet worker --study {study_name(config)} "
               f"--storage {redact_url(config.storage)}", flush=True)
     result = run_search(space, data, config, out / "search", seconds=allowance)
-    _write_json(out, "tune.json", tune_document(result))
+    write_json(out / "tune.json", tune_document(result))
     plan.finish("search", trials=result.counts, best_value=result.best_value)
     state.save(plan)
     if result.best_trial is None and config.verbose:
@@ -274,7 +262,7 @@ def _lightgbm_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: P
     allowance = plan.start("lightgbm")
     _say(config, plan, "LightGBM", allowance)
     member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance)
-    _write_json(folder, "member.json", {**member.config(), "record": record})
+    write_json(folder / "member.json", {**member.config(), "record": record})
     records["lightgbm"] = record
     plan.finish("lightgbm", trees=record["trees"])
     state.save(plan)
@@ -293,20 +281,20 @@ def _finish(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, dat
         shutil.rmtree(out / "ensemble")  # a resumed run's half-written ensemble
     ensemble.save(out / "ensemble")
     mc = mc_dropout_scores(members, data, config.mc_samples, allowance / 2, config.seed)
-    _write_json(out, "ensemble.json", write_ensemble_summary(ensemble, data, out / "ensemble", mc))
+    write_json(out / "ensemble.json", write_ensemble_summary(ensemble, data, out / "ensemble", mc))
     evaluation = evaluate_on_test(ensemble, data, records)  # the only time test is read
     for row in evaluation["models"]["models"]:
         row.update({k: v for k, v in mc.get(row["name"], {}).items() if k.startswith("blend_nll")})
-    _write_json(out, "models.json", evaluation["models"])
+    write_json(out / "models.json", evaluation["models"])
     if evaluation["calibration"] is not None:
-        _write_json(out, "calibration.json", evaluation["calibration"])
+        write_json(out / "calibration.json", evaluation["calibration"])
     (out / "predictions").mkdir(exist_ok=True)
     with atomic_writer(out / "predictions" / "test.npz", "wb") as handle:
         np.savez(handle, **evaluation["predictions"])
     plan.finish("ensemble", combiner=ensemble.combiner_name_)
     metrics = {**evaluation["metrics"], "budget_s": plan.budget_s, "elapsed_s": round(plan.elapsed(), 3),
                "phases": plan.phases}
-    _write_json(out, "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     state.save(plan)
     build_report(out)
     if config.verbose:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from topnet.io import atomic_write_text
+from topnet.io import write_json
 
 __all__ = ["RunDir", "environment"]
 
@@ -79,19 +79,9 @@ class RunDir:
 
     def write_json(self, name: str, document: Any) -> Path:
         """Write ``document`` as indented JSON, atomically."""
-        target = self.path / name
-        atomic_write_text(target, json.dumps(document, indent=2, sort_keys=True, default=_plain) + "\n")
-        return target
+        return write_json(self.path / name, document, sort_keys=True)
 
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
-        return value.tolist()
-    return repr(value)

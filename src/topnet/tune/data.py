@@ -19,7 +19,7 @@ from topnet.data import Dataset, Splits, flatten_tabular, load, split, standardi
 from topnet.errors import format_message
 from topnet.seeding import derive_seed
 
-__all__ = ["DataSpec", "prepare_splits", "task_of", "model_arguments", "TrialData", "data_kind"]
+__all__ = ["DataSpec", "prepare_splits", "load_split_standardize", "task_of", "model_arguments", "TrialData", "data_kind"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,12 @@ class DataSpec:
         return cls(**document)
 
 
-def prepare_splits(spec: DataSpec) -> tuple[Splits, dict[str, Any]]:
-    """Load, split, drop the test split, and standardise (fitted on train only).
+def load_split_standardize(spec: DataSpec) -> tuple[Splits, dict[str, Any], Any]:
+    """Load ``spec``'s data, split it four ways and standardise it (fitted on train only).
 
     Returns:
-        ``(splits without test, {input: standardizer state})``.
+        ``(splits with test, {input: Standardizer}, the test inputs as loaded)``; ``topnet run``
+        keeps test for its one final evaluation, a search drops it (`prepare_splits`).
     """
     splits = load(spec.data, path=spec.data_path, target=spec.target)
     if spec.max_samples is not None:
@@ -79,8 +80,20 @@ def prepare_splits(spec: DataSpec) -> tuple[Splits, dict[str, Any]]:
         chosen = np.sort(rng.choice(len(pool), spec.max_samples, replace=False))
         splits = dataclasses.replace(splits, train=pool.take(chosen))
     splits = split(splits, valid=spec.valid, blend=spec.blend, test=spec.test, seed=spec.seed)
-    splits = dataclasses.replace(splits, test=None)  # never read by a search
+    raw_test_x = splits.test.x if splits.test is not None else None
     splits, standardizers = standardize(splits)  # fitted on the whole train split
+    return splits, standardizers, raw_test_x
+
+
+def prepare_splits(spec: DataSpec) -> tuple[Splits, dict[str, Any]]:
+    """Load, split, drop the test split, and standardise (fitted on train only); then, with
+    ``spec.train_samples``, keep that many random train rows (valid and blend stay whole).
+
+    Returns:
+        ``(splits without test, {input: standardizer state})``.
+    """
+    splits, standardizers, _ = load_split_standardize(spec)
+    splits = dataclasses.replace(splits, test=None)  # never read by a search
     if spec.train_samples is not None and spec.train_samples < len(splits.train):
         if spec.train_samples < 1:
             raise ValueError(format_message("train_samples", spec.train_samples, "a positive int"))

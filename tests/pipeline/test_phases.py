@@ -1,0 +1,52 @@
+"""Unit checks of single phases of `topnet run` (the whole run is tested in test_run.py)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from topnet.data import Dataset, Splits
+from topnet.ensemble import NetworkMember
+from topnet.pipeline.evaluate import mc_dropout_scores
+from topnet.pipeline.retrain import _Progress
+from topnet.tune.budget import Deadline
+
+
+def _data(rows=300):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(rows, 5)).astype(np.float32), rng.integers(0, 3, rows)
+    blend = Dataset(x=x, y=y)
+    return SimpleNamespace(task="classification", splits=Splits(train=blend, valid=blend, blend=blend))
+
+
+def _members():
+    torch.manual_seed(0)
+    dropout = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(16, 3))
+    return [NetworkMember(dropout, name="dropout", device="cpu"),
+            NetworkMember(torch.nn.Linear(5, 3), name="plain", device="cpu")]
+
+
+def test_mc_dropout_scores_dropout_members_with_the_samples_asked():
+    scores = mc_dropout_scores(_members(), _data(), samples=8, seconds=60, seed=0)
+    assert set(scores) == {"dropout"}  # no dropout layers: nothing to sample
+    assert scores["dropout"]["samples"] == 8 and np.isfinite(scores["dropout"]["blend_nll_mc"])
+    assert scores["dropout"]["blend_nll"] != scores["dropout"]["blend_nll_mc"]
+
+
+def test_mc_dropout_takes_fewer_samples_when_time_is_short():
+    scores = mc_dropout_scores(_members(), _data(20000), samples=10**6, seconds=1.0, seed=0)
+    assert 2 <= scores["dropout"]["samples"] < 10**6 and scores["dropout"]["seconds"] < 5
+    assert mc_dropout_scores(_members(), _data(), samples=30, seconds=0.0, seed=0) == {
+        "dropout": {"status": "skipped: out of time"}}
+
+
+@pytest.mark.parametrize("metric, values, best", [("val_accuracy", [0.5, 0.7, 0.6], 0.7),
+                                                   ("val_loss", [0.5, 0.3, 0.4], 0.3),
+                                                   ("val_mae", [2.0, 1.0, 3.0], 1.0), ("val_r2", [0.2, 0.5, 0.4], 0.5)])
+def test_retrain_progress_keeps_the_best_in_the_metric_s_direction(metric, values, best):
+    progress = _Progress("m", metric, Deadline(None), verbose=0)
+    for epoch, value in enumerate(values):
+        progress.on_epoch_end(SimpleNamespace(logs={metric: value}, epoch=epoch, epochs=3))
+    assert progress.best == best
