@@ -34,6 +34,7 @@ __all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search"
            "study_name"]
 
 _MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
+_MAX_CPU_TRIAL_ROWS = 20_000
 
 
 def search_space(data: RunSplits, budget_s: float, device: str) -> SearchSpace:
@@ -52,11 +53,15 @@ def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None
         >>> from topnet.pipeline.config import RunConfig
         >>> search_fidelity(RunConfig(budget="15m"), S(kind="images", splits=S(train=range(48000))))
         (3, 13500)
+        >>> search_fidelity(RunConfig(budget="60m", device="cpu"), S(kind="images", splits=S(train=range(48000))))
+        (5, 20000)
     """
     rows = len(data.splits.train)
     samples = config.search_samples
     if samples is None and data.kind == "images":  # ~15 rows per second of budget: 13.5k for 15 minutes
         samples = int(min(rows, max(2000, 15 * config.budget_s)))
+        if resolve_device(config.device).type == "cpu":  # trials rank configurations: on CPU, more of them
+            samples = min(samples, _MAX_CPU_TRIAL_ROWS)  # beats more rows (60 minutes: 4 trials on all 48k)
     samples = None if samples is None or samples >= rows else samples
     epochs = config.search_epochs
     if epochs is None:
