@@ -50,3 +50,11 @@ def test_retrain_progress_keeps_the_best_in_the_metric_s_direction(metric, value
     for epoch, value in enumerate(values):
         progress.on_epoch_end(SimpleNamespace(logs={metric: value}, epoch=epoch, epochs=3))
     assert progress.best == best
+
+
+@pytest.mark.parametrize("hours, widths", [(0.25, [16, 32]), (1, [16, 32]), (5, [16, 32, 64])])
+def test_cpu_searches_leave_out_width_64_convnets_under_four_hours(hours, widths):
+    from topnet.pipeline.search import search_space
+
+    space = search_space(SimpleNamespace(kind="images"), hours * 3600, device="cpu")
+    assert list(space.params["width"].choices) == widths

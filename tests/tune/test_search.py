@@ -108,6 +108,24 @@ def test_the_wall_time_budget_stops_the_running_trial(blobs, small_space, tmp_pa
     assert result.budget == {"seconds": 1.0, "trials": None} and result.time_used >= 1.0
 
 
+def test_a_trial_past_trial_seconds_is_pruned_as_slow_and_the_search_goes_on(blobs, small_space, tmp_path):
+    result = tune(small_space(batch_size=8), blobs, num_trials=2, epochs=10_000, trial_seconds=0.5, pruner="none",
+                  out=tmp_path, verbose=0)
+    trials = result.study.trials
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]  # each stopped, then the next one ran
+    assert {t.user_attrs["stopped"] for t in trials} == {"slow"}
+    assert all(0.5 <= (t.datetime_complete - t.datetime_start).total_seconds() < 10 for t in trials)
+    quick = tune(small_space(), blobs, num_trials=1, epochs=2, trial_seconds=600, pruner="none", out=tmp_path / "q",
+                 verbose=0)
+    assert quick.records[0].state == "COMPLETE" and "stopped" not in quick.study.trials[0].user_attrs
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "10s"])
+def test_trial_seconds_must_be_a_positive_number(bad, blobs, small_space, tmp_path):
+    with pytest.raises(ValueError, match="trial_seconds"):
+        tune(small_space(), blobs, num_trials=1, trial_seconds=bad, out=tmp_path, verbose=0)
+
+
 def test_multi_fidelity_trains_the_first_epochs_on_a_subset(blobs, small_space, tmp_path):
     result = tune(small_space(), blobs, num_trials=2, epochs=3, subset=0.25, subset_epochs=1, pruner="none",
                   out=tmp_path, plots=False, verbose=0)

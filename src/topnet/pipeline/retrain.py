@@ -156,13 +156,16 @@ def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dic
 
 
 def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
-               seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0) -> list[RetrainPlan]:
-    """A `RetrainPlan` per chosen trial, with epochs from its measured speed and an equal share
-    of ``seconds``; plans are numbered (and seeded) from ``first_index``."""
+               seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0,
+               per_epoch: float | None = None) -> list[RetrainPlan]:
+    """A `RetrainPlan` per chosen trial, with epochs from its measured speed (or ``per_epoch``
+    seconds, measured on an earlier retrained model) and an equal share of ``seconds``; plans are
+    numbered (and seeded) from ``first_index``."""
     plans, rows = [], len(data.splits.train)
+    measured = per_epoch
     for offset, record in enumerate(records):
         index = first_index + offset
-        per_epoch = epoch_seconds(record, durations, trial_rows, rows)
+        per_epoch = measured or epoch_seconds(record, durations, trial_rows, rows)
         epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs)
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,

@@ -205,10 +205,10 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
     _, samples = search_fidelity(config, data)
     rows = samples or len(data.splits.train)
 
-    def more(seconds: float, count: int) -> list[dict[str, Any]]:
+    def more(seconds: float, count: int, per_epoch: float | None = None) -> list[dict[str, Any]]:
         made = make_plans([chosen[(len(plans) + i) % len(chosen)] for i in range(count)], durations, data,
                           seed=config.seed, seconds=seconds, max_epochs=config.max_epochs, trial_rows=rows,
-                          first_index=len(plans))
+                          first_index=len(plans), per_epoch=per_epoch)
         return [dataclasses.asdict(p) for p in made]
 
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
@@ -221,13 +221,20 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         state.document["retrain_plans"] = plans
         state.save(plan)
     models, records, began = {}, {}, time.monotonic()
+    # what the later phases need, at their nominal shares: retraining may use all time above it
+    # (time they would not use, passed on to them, left the run 17% under a 60-minute budget)
+    later = [name for name in ("lightgbm", "ensemble") if name != "lightgbm" or config.lightgbm]
+    reserve = plan.budget_s * sum(plan.shares.get(name, 0.0) for name in later)
+
+    def left() -> float:
+        return max(allowance - (time.monotonic() - began), plan.remaining() - reserve)
     index = 0
     while index < len(plans):
         item = RetrainPlan(**plans[index])
         if item.name in state.document["retrained"]:
             models[item.name], records[item.name] = load_retrained(out, item.name)
         else:
-            seconds = max(1.0, allowance - (time.monotonic() - began)) / (len(plans) - index)
+            seconds = max(1.0, left()) / (len(plans) - index)
             _say(config, plan, f"retraining {item.name} ({item.epochs} epochs at most)", seconds)
             models[item.name], records[item.name] = retrain(
                 item, data, out, metric=result.metric, patience=config.patience, seconds=seconds, device=config.device,
@@ -235,10 +242,11 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
             state.document["retrained"].append(item.name)
             state.save(plan)
         index += 1
-        left = allowance - (time.monotonic() - began)
-        typical = max(r.get("seconds", 0.0) for r in records.values())
-        if index == len(plans) and not finished and len(plans) < 2 * config.top_k and left > 1.5 * typical:
-            plans.extend(more(left, 1))
+        # the slowest epoch measured so far; one more model when it can train min_epochs of them
+        per_epoch = max(r.get("seconds", 0.0) / max(r.get("epochs_run") or 1, 1) for r in records.values())
+        if (index == len(plans) and not finished and len(plans) < 2 * config.top_k
+                and plan_epochs(left(), per_epoch, 10**6) >= config.min_epochs):
+            plans.extend(more(left(), 1, per_epoch))
             state.save(plan)
     if not finished:
         plan.finish("retrain", models=list(models))

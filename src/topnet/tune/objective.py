@@ -33,6 +33,7 @@ from topnet.io import remove_tree
 from topnet.train import fit
 from topnet.train.loop import resolve_device
 from topnet.tune._optuna import import_optuna
+from topnet.tune.budget import Deadline
 from topnet.tune.builders import build_augment, build_model, build_optimizer, complete_config, schedule_callbacks
 from topnet.tune.data import TrialData, model_arguments
 from topnet.tune.pruning import PruningCallback
@@ -57,6 +58,9 @@ class FitSettings:
         seed: the search's seed; each trial's seed derives from it and the trial number.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         num_trials: the study's target of finished trials (None: until the budget ends).
+        trial_seconds: the most wall-clock seconds one trial may train (None: no limit); a trial
+            past it stops at the next batch and is recorded as pruned with ``stopped="slow"``,
+            so that a few slow configurations cannot eat a short search.
 
     Example:
         >>> FitSettings(metric="val_loss").direction
@@ -73,6 +77,7 @@ class FitSettings:
     seed: int = 0
     device: str = "auto"
     num_trials: int | None = None
+    trial_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction is None:
@@ -88,6 +93,9 @@ class FitSettings:
                                             f"a fraction in (0, 1] and fewer than epochs={self.epochs} epochs"))
         if self.num_trials is not None and (not isinstance(self.num_trials, int) or self.num_trials < 1):
             raise ValueError(format_message("num_trials", self.num_trials, "a positive int or None"))
+        if self.trial_seconds is not None and not (isinstance(self.trial_seconds, (int, float))
+                                                   and math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
+            raise ValueError(format_message("trial_seconds", self.trial_seconds, "a positive number of seconds or None"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -269,7 +277,8 @@ class TrialObjective:
         for key, value in (("config", config), ("seed", seed), ("worker", self.worker), ("resumed", resumed)):
             trial.set_user_attr(key, value)
         pruning = PruningCallback(trial, self.settings.metric)
-        callbacks = [c for c in (self.deadline, pruning) if c is not None]
+        limit = Deadline(self.settings.trial_seconds) if self.settings.trial_seconds else None
+        callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
         outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks, backup_dir=backups)
         trial.set_user_attr("curve", outcome.curve)
         trial.set_user_attr("epochs_run", outcome.epochs_run)
@@ -277,6 +286,9 @@ class TrialObjective:
         if self.deadline is not None and self.deadline.expired_during_fit:
             trial.set_user_attr("stopped", "budget")
             raise import_optuna().TrialPruned("stopped when the wall-time budget ran out")
+        if limit is not None and limit.expired_during_fit:
+            trial.set_user_attr("stopped", "slow")
+            raise import_optuna().TrialPruned(f"stopped after trial_seconds={self.settings.trial_seconds:g}s")
         pruning.raise_if_pruned()
         if not math.isfinite(outcome.value):
             trial.set_user_attr("stopped", "diverged")  # not an error of the space: the search goes on (runner)

@@ -64,7 +64,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
          seed: int = 0, out: str | os.PathLike = "runs/tune", epochs: int = 3, metric: str | None = None,
          direction: str | None = None, patience: int | None = None, keep_top_k: int = 3, subset: float = 1.0,
          subset_epochs: int = 0, device: str = "auto", noise_seeds: int = 0, heartbeat_interval: int = 30,
-         grace_period: int | None = None, plots: bool = True, verbose: int = 1) -> TuneResult:
+         grace_period: int | None = None, trial_seconds: float | None = None, plots: bool = True,
+         verbose: int = 1) -> TuneResult:
     """Search the configurations of ``space`` on ``data`` and return the best.
 
     Args:
@@ -90,6 +91,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
             budget: this time comes on top of it).
         heartbeat_interval / grace_period: seconds; a trial without a heartbeat for
             ``grace_period`` is marked failed and retried.
+        trial_seconds: the most seconds one trial may train; a slower one is stopped and
+            recorded as pruned (``stopped="slow"``). None: no limit.
         plots: write ``history.png`` and ``importances.png``.
         verbose: 1 prints a line per trial.
 
@@ -116,7 +119,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
     metric = metric or ("val_accuracy" if trial_data.task == "classification" else "val_loss")
     settings = FitSettings(epochs=epochs, metric=metric,
                            direction=direction, patience=patience, subset=subset, subset_epochs=subset_epochs,
-                           keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials)
+                           keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials,
+                           trial_seconds=trial_seconds)
     space = resolve_space(space, splits)
     check_keys(space.params)
     out = Path(out)
