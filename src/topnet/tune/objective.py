@@ -58,9 +58,10 @@ class FitSettings:
         seed: the search's seed; each trial's seed derives from it and the trial number.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         num_trials: the study's target of finished trials (None: until the budget ends).
-        trial_seconds: the most wall-clock seconds one trial may train (None: no limit); a trial
-            past it stops at the next batch and is recorded as pruned with ``stopped="slow"``,
-            so that a few slow configurations cannot eat a short search.
+        trial_seconds: a trial may train for ``max(trial_seconds, twice the median complete
+            trial)`` seconds (None: no limit; nor before a first trial completes); a trial past it
+            stops at the next batch and is recorded as pruned with ``stopped="slow"``, so that a
+            few slow configurations cannot eat a short search.
 
     Example:
         >>> FitSettings(metric="val_loss").direction
@@ -270,6 +271,18 @@ class TrialObjective:
             if backups is not None and not interrupted:
                 remove_tree(backups)
 
+    def _time_limit(self, trial: Any) -> Deadline | None:
+        """``max(trial_seconds, twice the median complete trial)``; None before a trial completes
+        (the first one sets the scale: a baseline is never cut for being the slowest so far)."""
+        if not self.settings.trial_seconds:
+            return None
+        done = [t for t in trial.study.get_trials(deepcopy=False)
+                if t.state.name == "COMPLETE" and t.datetime_start and t.datetime_complete]
+        if not done:
+            return None
+        median = float(np.median([(t.datetime_complete - t.datetime_start).total_seconds() for t in done]))
+        return Deadline(max(float(self.settings.trial_seconds), 2 * median))
+
     def _run(self, trial: Any, index: int, backups: Path | None) -> float:
         config = complete_config(self.space.sample(trial), self.settings.epochs)
         seed = int(trial.user_attrs.get("seed", derive_seed(self.settings.seed, "trial", index) % 2**31))
@@ -277,7 +290,7 @@ class TrialObjective:
         for key, value in (("config", config), ("seed", seed), ("worker", self.worker), ("resumed", resumed)):
             trial.set_user_attr(key, value)
         pruning = PruningCallback(trial, self.settings.metric)
-        limit = Deadline(self.settings.trial_seconds) if self.settings.trial_seconds else None
+        limit = self._time_limit(trial)
         callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
         outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks, backup_dir=backups)
         trial.set_user_attr("curve", outcome.curve)
@@ -288,7 +301,7 @@ class TrialObjective:
             raise import_optuna().TrialPruned("stopped when the wall-time budget ran out")
         if limit is not None and limit.expired_during_fit:
             trial.set_user_attr("stopped", "slow")
-            raise import_optuna().TrialPruned(f"stopped after trial_seconds={self.settings.trial_seconds:g}s")
+            raise import_optuna().TrialPruned(f"stopped after {limit.seconds:.0f}s (trial_seconds)")
         pruning.raise_if_pruned()
         if not math.isfinite(outcome.value):
             trial.set_user_attr("stopped", "diverged")  # not an error of the space: the search goes on (runner)

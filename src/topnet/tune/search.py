@@ -91,8 +91,9 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
             budget: this time comes on top of it).
         heartbeat_interval / grace_period: seconds; a trial without a heartbeat for
             ``grace_period`` is marked failed and retried.
-        trial_seconds: the most seconds one trial may train; a slower one is stopped and
-            recorded as pruned (``stopped="slow"``). None: no limit.
+        trial_seconds: once a trial has completed, a trial may train for
+            ``max(trial_seconds, twice the median complete trial)`` seconds; a slower one is
+            stopped and recorded as pruned (``stopped="slow"``). None: no limit.
         plots: write ``history.png`` and ``importances.png``.
         verbose: 1 prints a line per trial.
 
