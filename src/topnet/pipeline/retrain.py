@@ -104,7 +104,8 @@ def _callbacks(run: Path, plan: RetrainPlan, tensorboard: bool) -> list[Callback
 
 
 def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patience: int, seconds: float,
-            device: str, tensorboard: bool, verbose: int, label: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+            device: str, tensorboard: bool, verbose: int, label: str, precision: str = "float32",
+            channels_last: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``plan`` on the full train split (validating on valid) and save it to ``models/NAME``.
 
     Returns:
@@ -113,7 +114,8 @@ def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patie
     """
     started = time.monotonic()
     deadline = Deadline(seconds)
-    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=patience, device=device, seed=plan.seed)
+    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=patience, device=device, seed=plan.seed,
+                           precision=precision, channels_last=channels_last)
     callbacks = [deadline, _Progress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
     outcome = train_config(plan.config, TrialData(data.search_splits), settings, seed=plan.seed, callbacks=callbacks)
     record = {"name": plan.name, "trial": plan.trial, "family": plan.config.get("family"), "seed": plan.seed,

@@ -196,9 +196,9 @@ def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pat
 
 def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, result: Any,
                    data: RunSplits, space: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Retrain the chosen configurations (as many as can each train ``min_epochs`` epochs);
-    while the phase has time for another model (models that stop early leave some), add one
-    more: the next chosen configuration with a new seed."""
+    """Retrain ``ensemble_size`` models (fewer when each could not train ``min_epochs`` epochs),
+    the chosen configurations in turn, each with its own seed; while the phase has time for
+    another model (models that stop early leave some), add one more."""
     finished = state.done("retrain")
     allowance = plan.allowance("retrain") if finished else plan.start("retrain")
     chosen, durations = choose_configs(result, config.top_k) or [baseline_record(space)], trial_seconds(result)
@@ -212,12 +212,12 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         return [dataclasses.asdict(p) for p in made]
 
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
-    if not plans:  # as many of the top-k as can each train min_epochs epochs (at least one)
+    if not plans:  # ensemble_size models, or as many as can each train min_epochs epochs (at least one)
         per_epoch = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
         # counted as plan_epochs counts (with its margin), so each model really gets min_epochs
         fits = plan_epochs(allowance, per_epoch, 10**6) // config.min_epochs if per_epoch else config.top_k
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
-        plans.extend(more(allowance, max(1, min(config.top_k, fits))))
+        plans.extend(more(allowance, max(1, min(config.ensemble_size, fits))))
         state.document["retrain_plans"] = plans
         state.save(plan)
     models, records, began = {}, {}, time.monotonic()
@@ -238,13 +238,14 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
             _say(config, plan, f"retraining {item.name} ({item.epochs} epochs at most)", seconds)
             models[item.name], records[item.name] = retrain(
                 item, data, out, metric=result.metric, patience=config.patience, seconds=seconds, device=config.device,
+                precision=config.precision, channels_last=data.kind == "images",
                 tensorboard=config.tensorboard, verbose=config.verbose, label=f"{index + 1}/{len(plans)} {item.name}")
             state.document["retrained"].append(item.name)
             state.save(plan)
         index += 1
         # the slowest epoch measured so far; one more model when it can train min_epochs of them
         per_epoch = max(r.get("seconds", 0.0) / max(r.get("epochs_run") or 1, 1) for r in records.values())
-        if (index == len(plans) and not finished and len(plans) < 2 * config.top_k
+        if (index == len(plans) and not finished and len(plans) < 2 * config.ensemble_size
                 and plan_epochs(left(), per_epoch, 10**6) >= config.min_epochs):
             plans.extend(more(left(), 1, per_epoch))
             state.save(plan)

@@ -126,7 +126,8 @@ def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any,
                 trial_seconds=max(60.0, seconds / 5),
                 sampler=config.sampler, pruner=config.pruner, storage=config.storage,
                 study_name=study_name(config), seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
-                device=config.device, verbose=config.verbose)
+                device=config.device, precision=config.precision, channels_last=data.kind == "images",
+                verbose=config.verbose)
 
 
 def study_name(config: RunConfig) -> str:

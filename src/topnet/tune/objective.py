@@ -79,6 +79,8 @@ class FitSettings:
     device: str = "auto"
     num_trials: int | None = None
     trial_seconds: float | None = None
+    precision: str = "float32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.direction is None:
@@ -97,6 +99,8 @@ class FitSettings:
         if self.trial_seconds is not None and not (isinstance(self.trial_seconds, (int, float))
                                                    and math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
             raise ValueError(format_message("trial_seconds", self.trial_seconds, "a positive number of seconds or None"))
+        if self.precision not in ("float32", "fp32", "bf16", "bfloat16", "auto"):
+            raise ValueError(format_message("precision", self.precision, "'float32', 'bf16' or 'auto'"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,7 +173,8 @@ def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings,
         torch.manual_seed(seed)
         model = build_model(config, model_arguments(config["family"], splits.train, data.width))
         fit_options = dict(validation_data=splits.valid, batch_size=int(config["batch_size"]), loss=data.loss,
-                           metrics=data.metrics, seed=seed, device=device, verbose=0)
+                           metrics=data.metrics, seed=seed, device=device, verbose=0,
+                           precision=settings.precision, channels_last=settings.channels_last)
         histories = _fit_phases(model, config, splits.train, settings, list(callbacks), stopper, fit_options,
                                 backup_dir)
     curve = _merge(histories)
