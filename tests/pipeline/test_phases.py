@@ -58,3 +58,22 @@ def test_cpu_searches_leave_out_width_64_convnets_under_four_hours(hours, widths
 
     space = search_space(SimpleNamespace(kind="images"), hours * 3600, device="cpu")
     assert list(space.params["width"].choices) == widths
+
+
+def test_the_ensemble_floor_is_left_by_the_phases_before_it():
+    from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, phase_shares
+
+    plan = BudgetPlan(240.0, phase_shares(240.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
+    assert plan.reserve(["lightgbm", "ensemble"]) == pytest.approx(0.07 * 240 + 60.0)  # 5% would be 12 s
+    assert plan.allowance("ensemble") == pytest.approx(60.0)
+    small = BudgetPlan(40.0, phase_shares(40.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
+    assert small.floor("ensemble") == 10.0  # at most a quarter of the budget
+    assert small.allowance("search") > 0
+
+
+@pytest.mark.parametrize("setting", [{"precision": "half"}, {"ensemble_size": 0}])
+def test_run_settings_are_checked(setting):
+    from topnet.pipeline import RunConfig
+
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        RunConfig(**setting)

@@ -56,6 +56,8 @@ def test_image_run_scores_test_once_and_reloads(image_run_dir):
     assert tune["metric"] == "val_accuracy" and tune["trials"]
     lr = _json(image_run_dir / "lr_find.json")
     assert len(lr["lrs"]) == len(lr["losses"]) and lr["suggestion"] > 0
+    plans = _json(image_run_dir / "state.json")["retrain_plans"]
+    assert all(p["epochs"] <= plans[0]["epochs"] for p in plans)  # a model added later trains no longer
 
 
 def test_classification_csv_keeps_class_and_column_names(classification_run_dir):

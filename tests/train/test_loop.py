@@ -46,7 +46,8 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
         def on_after_backward(self, state):
             seen.append(float(state.loss.detach()))
 
-    topnet.fit(model, (x, y), epochs=1, batch_size=32, optimizer="sgd", lr=0.0, callbacks=[Record()], verbose=0)
+    topnet.fit(model, (x, y), epochs=1, batch_size=32, optimizer="sgd", lr=0.0, callbacks=[Record()], verbose=0,
+               device="cpu")  # the model is called on CPU tensors below (also where CUDA is present)
     # lr 0: the weights never change, so the epoch loss equals the full-data loss.
     full = nn.functional.cross_entropy(model(x), y).item()
     assert topnet.evaluate(model, (x, y))["loss"] == pytest.approx(full, rel=1e-5)
@@ -130,7 +131,8 @@ def test_clip_norm_bounds_the_update():
     x = x * 1000  # huge gradients
     model = nn.Linear(4, 3)
     before = [p.detach().clone() for p in model.parameters()]
-    topnet.fit(model, (x, y), epochs=1, batch_size=32, optimizer="sgd", lr=1.0, clip_norm=0.5, shuffle=False, verbose=0)
+    topnet.fit(model, (x, y), epochs=1, batch_size=32, optimizer="sgd", lr=1.0, clip_norm=0.5, shuffle=False, verbose=0,
+               device="cpu")
     change = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert change.item() == pytest.approx(0.5, rel=1e-4)
 
@@ -171,7 +173,7 @@ def test_labels_out_of_range_are_reported_before_training():
     model = nn.Linear(4, 3)
     before = model.weight.detach().clone()
     with pytest.raises(DataError, match=r"label 5 \(row 7\).*\[0, 2\]"):
-        topnet.fit(model, (x, y), epochs=1, verbose=0)
+        topnet.fit(model, (x, y), epochs=1, verbose=0, device="cpu")
     assert torch.equal(model.weight, before)
 
 
@@ -216,7 +218,7 @@ def test_predict_batches_and_restores_train_mode():
     model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5))
     model.train()
     x = torch.randn(300, 4)
-    out = topnet.predict(model, x, batch_size=64)
+    out = topnet.predict(model, x, batch_size=64, device="cpu")
     assert model.training
     assert torch.allclose(out, model[0](x), atol=1e-6)  # eval mode: dropout off
 

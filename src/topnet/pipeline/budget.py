@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["BudgetPlan", "PHASE_SHARES", "SHORT_PHASE_SHARES", "phase_shares"]
+__all__ = ["BudgetPlan", "PHASE_SHARES", "PHASE_FLOORS", "SHORT_PHASE_SHARES", "phase_shares"]
 
 # Fractions of the budget. The search and the retraining are where accuracy comes from, and
 # the retraining more so: its models see every train row for many epochs, while a trial sees a
@@ -35,6 +35,13 @@ PHASE_SHARES = {"lr_find": 0.03, "search": 0.33, "retrain": 0.52, "lightgbm": 0.
 # test, report) needed 46 s of the 162 s it was given there: 5% is enough.
 SHORT_BUDGET_S = 30 * 60
 SHORT_PHASE_SHARES = {"lr_find": 0.03, "search": 0.20, "retrain": 0.65, "lightgbm": 0.07, "ensemble": 0.05}
+
+
+# Seconds a phase needs whatever the budget: the ensemble phase's fixed work (predictions of every
+# member, the combiners, temperature scaling, the report's plots) took 46 s with 3 members on the
+# 2-core CPU and 58 s with 7 members and 3 search checkpoints on an H200 (most of it on the CPU),
+# where its 5% share of a 4-minute run was 10 s and the run ended 20% over budget.
+PHASE_FLOORS = {"ensemble": 60.0}
 
 
 def phase_shares(budget_s: float) -> dict[str, float]:
@@ -56,13 +63,17 @@ class BudgetPlan:
         done: ``{phase: record}`` of phases a killed run already finished (they get no more time).
         used_before: seconds the killed run had spent in all (they count against the budget).
         clock: seconds (``time.monotonic``).
+        floors: ``{phase: seconds}`` a phase gets at least (as far as the budget goes): the
+            phases before it leave that much for it. A floor takes at most a quarter of the
+            budget (a 40-second run on tiny data still searches and retrains).
     """
 
     def __init__(self, budget_s: float, shares: Mapping[str, float] = PHASE_SHARES, *,
                  done: Mapping[str, dict[str, Any]] | None = None, used_before: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, floors: Mapping[str, float] | None = None):
         self.budget_s = float(budget_s)
         self.shares = dict(shares)
+        self.floors = dict(floors or {})
         self.phases: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (done or {}).items()}
         self.clock = clock
         self.used_before = float(used_before)
@@ -78,10 +89,32 @@ class BudgetPlan:
         return max(0.0, self.budget_s - self.elapsed())
 
     def allowance(self, phase: str) -> float:
-        """The seconds ``phase`` gets if it starts now."""
+        """The seconds ``phase`` gets if it starts now: its share of what is left after the later
+        phases' floors, and at least its own floor (within what is left).
+
+        Example:
+            >>> plan = BudgetPlan(100.0, {"a": 1.0, "b": 1.0}, clock=lambda: 0.0, floors={"b": 60.0})
+            >>> plan.allowance("a"), plan.allowance("b")  # b's floor: a quarter of the budget
+            (37.5, 50.0)
+        """
         pending = [name for name in self.shares if name not in self.phases or name == phase]
         weight = sum(self.shares[name] for name in pending)
-        return self.remaining() * self.shares.get(phase, 0.0) / weight if weight else 0.0
+        later = sum(self.floor(name) for name in pending if name != phase)
+        share = max(0.0, self.remaining() - later) * self.shares.get(phase, 0.0) / weight if weight else 0.0
+        return max(share, min(self.floor(phase), self.remaining()))
+
+    def floor(self, phase: str) -> float:
+        """``phase``'s floor in seconds (at most a quarter of the budget)."""
+        return min(self.floors.get(phase, 0.0), 0.25 * self.budget_s)
+
+    def reserve(self, phases: list[str]) -> float:
+        """Seconds the later ``phases`` should be left: each its nominal share of the budget, or its floor.
+
+        Example:
+            >>> BudgetPlan(900.0, {"a": 0.9, "b": 0.05}, floors={"b": 60.0}).reserve(["b"])
+            60.0
+        """
+        return sum(max(self.budget_s * self.shares.get(name, 0.0), self.floor(name)) for name in phases)
 
     def start(self, phase: str) -> float:
         """Begin ``phase``; returns its allowance in seconds."""

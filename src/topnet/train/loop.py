@@ -63,11 +63,16 @@ def native_bf16(device: str | torch.device = "auto") -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none: not Linux)."""
     try:
-        flags = next((line for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("flags")), "")
-    except OSError:  # not Linux: no reliable way to tell, so no
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return set()
 
 
 def resolve_precision(precision: str, device: str | torch.device = "auto") -> str:
