@@ -18,6 +18,7 @@ from typing import Any
 
 from topnet.errors import format_message, unknown_name
 from topnet.tune.budget import parse_duration
+from topnet.train.loop import check_precision
 
 __all__ = ["RunConfig", "resolve_config"]
 
@@ -99,8 +100,7 @@ class RunConfig:
         for name in ("search_epochs", "search_samples", "lr_find_steps"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        if self.precision not in ("auto", "bf16", "float32"):
-            raise ValueError(format_message("precision", self.precision, "'auto', 'bf16' or 'float32'"))
+        check_precision(self.precision)
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
             raise ValueError(format_message("mc_samples", self.mc_samples, "a non-negative int (0: no MC dropout)"))
         if self.data.lower().endswith(".csv") and not self.target:

@@ -7,6 +7,7 @@ device once; a batch is an index slice; nothing per step forces a device sync.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from topnet.train.optimizers import get_optimizer
 from topnet.train.distributed import setup_distributed
 from topnet.train.state import TrainState
 
-__all__ = ["fit", "evaluate", "predict", "resolve_device", "resolve_precision", "native_bf16"]
+__all__ = ["fit", "evaluate", "predict", "resolve_device", "resolve_precision", "check_precision", "native_bf16"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -66,31 +67,37 @@ def native_bf16(device: str | torch.device = "auto") -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none: not Linux)."""
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none: not Linux); read once."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return set(next((line for line in f if line.startswith("flags")), "").split())
+            return frozenset(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        return set()
+        return frozenset()
 
 
-def resolve_precision(precision: str, device: str | torch.device = "auto") -> str:
-    """``"auto"`` → ``"bf16"`` where `native_bf16` (else ``"float32"``); anything else is checked and returned."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "float32"
-    if precision not in ("float32", "fp32", "bf16", "bfloat16"):
+PRECISIONS = ("float32", "fp32", "bf16", "bfloat16", "auto")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of `PRECISIONS`; else a ValueError naming it and the choices."""
+    if precision not in PRECISIONS:
         raise ValueError(format_message("precision", precision, "'float32', 'bf16' or 'auto'"))
     return precision
 
 
+def resolve_precision(precision: str, device: str | torch.device = "auto") -> str:
+    """``"auto"`` → ``"bf16"`` where `native_bf16` (else ``"float32"``); anything else is checked and returned."""
+    if check_precision(precision) == "auto":
+        return "bf16" if native_bf16(device) else "float32"
+    return precision
+
+
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    precision = resolve_precision(precision, device)
-    if precision in ("float32", "fp32"):
+    if resolve_precision(precision, device) in ("float32", "fp32"):
         return contextlib.nullcontext()
-    if precision in ("bf16", "bfloat16"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    raise AssertionError(precision)  # resolve_precision checked it
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def _order_callbacks(callbacks: Sequence[Callback] | None, history: History | None,

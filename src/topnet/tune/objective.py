@@ -31,7 +31,7 @@ from topnet.errors import NonFiniteError, TrainingInterrupted, format_message
 from topnet.seeding import derive_seed
 from topnet.io import remove_tree
 from topnet.train import fit
-from topnet.train.loop import resolve_device
+from topnet.train.loop import check_precision, resolve_device
 from topnet.tune._optuna import import_optuna
 from topnet.tune.budget import Deadline
 from topnet.tune.builders import build_augment, build_model, build_optimizer, complete_config, schedule_callbacks
@@ -99,8 +99,7 @@ class FitSettings:
         if self.trial_seconds is not None and not (isinstance(self.trial_seconds, (int, float))
                                                    and math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
             raise ValueError(format_message("trial_seconds", self.trial_seconds, "a positive number of seconds or None"))
-        if self.precision not in ("float32", "fp32", "bf16", "bfloat16", "auto"):
-            raise ValueError(format_message("precision", self.precision, "'float32', 'bf16' or 'auto'"))
+        check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
