@@ -77,3 +77,32 @@ def test_run_settings_are_checked(setting):
 
     with pytest.raises(ValueError, match=next(iter(setting))):
         RunConfig(**setting)
+
+
+def _probe_data(rows):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(rows, 5)).astype(np.float32), rng.integers(0, 3, rows)
+    train, valid = Dataset(x=x, y=y), Dataset(x=x[:50], y=y[:50])
+    return SimpleNamespace(search_splits=Splits(train=train, valid=valid))
+
+
+def test_probe_times_steps_after_the_warm_up_and_scales_them_to_a_full_epoch(monkeypatch):
+    from topnet.pipeline import retrain as retrain_module
+    from topnet.tune.objective import FitSettings
+
+    ticks = iter(range(10**6))  # each reading of the clock is one second later
+    monkeypatch.setattr(retrain_module, "_clock", lambda: float(next(ticks)))
+    config = {"family": "mlp", "batch_size": 32, "depth": 1, "width": 8}
+    settings = FitSettings(epochs=20, metric="val_accuracy", device="cpu", patience=3, subset=0.5, subset_epochs=2)
+    seconds = retrain_module.probe_epoch_seconds(config, _probe_data(2000), settings, seed=0, batches=12, warm=3)
+    # one second per timed step, times ceil(2000 / 32) = 63 steps, plus one second of validation
+    assert seconds == 64.0
+
+
+def test_probe_gives_up_on_an_epoch_of_a_few_batches():
+    from topnet.pipeline.retrain import probe_epoch_seconds
+    from topnet.tune.objective import FitSettings
+
+    settings = FitSettings(metric="val_accuracy", device="cpu")
+    assert probe_epoch_seconds({"family": "mlp", "batch_size": 32}, _probe_data(150), settings, seed=0) is None
+    assert probe_epoch_seconds({"family": "mlp", "batch_size": 8}, _probe_data(150), settings, seed=0, batches=4) > 0

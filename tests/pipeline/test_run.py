@@ -56,8 +56,12 @@ def test_image_run_scores_test_once_and_reloads(image_run_dir):
     assert tune["metric"] == "val_accuracy" and tune["trials"]
     lr = _json(image_run_dir / "lr_find.json")
     assert len(lr["lrs"]) == len(lr["losses"]) and lr["suggestion"] > 0
-    plans = _json(image_run_dir / "state.json")["retrain_plans"]
+    state = _json(image_run_dir / "state.json")
+    plans = state["retrain_plans"]
     assert all(p["epochs"] <= plans[0]["epochs"] for p in plans)  # a model added later trains no longer
+    probe = state["retrain_probe"]  # the speed the plans were sized by, beside the search's estimate
+    assert set(probe) == {"epoch_seconds", "from_trials", "seconds"} and probe["seconds"] >= 0
+    assert probe["epoch_seconds"] is None or probe["epoch_seconds"] > 0
 
 
 def test_classification_csv_keeps_class_and_column_names(classification_run_dir):

@@ -30,12 +30,13 @@ from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
                                       write_ensemble_summary)
 from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, plan_epochs,
-                                     retrain, search_checkpoints, train_lightgbm)
+                                     probe_epoch_seconds, retrain, search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
                                     search_fidelity, search_space, study_name, trial_seconds, tune_document,
                                     with_baseline_lr)
 from topnet.report.run_dir import environment
 from topnet.report.schema import redact, redact_url
+from topnet.tune.objective import FitSettings
 
 __all__ = ["run", "RunState"]
 
@@ -218,11 +219,19 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
 
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
     if not plans:  # ensemble_size models, or as many as can each train min_epochs epochs (at least one)
-        per_epoch = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
+        began = time.monotonic()
+        settings = FitSettings(metric=result.metric, device=config.device, precision=config.precision,
+                               channels_last=data.kind == "images")
+        per_epoch = probe_epoch_seconds(chosen[0].config, data, settings, seed=config.seed)
+        estimate = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
+        state.document["retrain_probe"] = {"epoch_seconds": per_epoch, "from_trials": estimate,
+                                           "seconds": round(time.monotonic() - began, 3)}
+        per_epoch = per_epoch or estimate
+        allowance = max(1.0, allowance - (time.monotonic() - began))
         # counted as plan_epochs counts (with its margin), so each model really gets min_epochs
         fits = plan_epochs(allowance, per_epoch, 10**6) // config.min_epochs if per_epoch else config.top_k
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
-        plans.extend(more(allowance, max(1, min(config.ensemble_size, fits))))
+        plans.extend(more(allowance, max(1, min(config.ensemble_size, fits)), per_epoch))
         state.document["retrain_plans"] = plans
         state.save(plan)
     models, records, began = {}, {}, time.monotonic()
