@@ -57,8 +57,9 @@ def test_image_run_scores_test_once_and_reloads(image_run_dir):
     lr = _json(image_run_dir / "lr_find.json")
     assert len(lr["lrs"]) == len(lr["losses"]) and lr["suggestion"] > 0
     state = _json(image_run_dir / "state.json")
-    plans = state["retrain_plans"]
-    assert all(p["epochs"] <= plans[0]["epochs"] for p in plans)  # a model added later trains no longer
+    plans, planned = state["retrain_plans"], state["retrain_planned"]
+    assert all(p["epochs"] <= plans[0]["epochs"] for p in plans[planned:])  # a model added later trains no longer
+    assert len({p["epochs"] for p in plans[1:planned]}) <= 1  # the planned ones after the first: sized again together
     probe = state["retrain_probe"]  # the speed the plans were sized by, beside the search's estimate
     assert set(probe) == {"epoch_seconds", "from_trials", "seconds"} and probe["seconds"] >= 0
     assert probe["epoch_seconds"] is None or probe["epoch_seconds"] > 0

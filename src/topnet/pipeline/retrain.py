@@ -3,7 +3,8 @@
 Each configuration gets an equal share of the phase's time; its epochs come from a short probe
 that times the first configuration's steps on the full train split and one validation pass
 (`probe_epoch_seconds`), or, without one, from the search's own measurement (seconds per epoch
-on the trial's rows, scaled to the full train split), capped by ``max_epochs``. Early stopping on the validation metric keeps the best epoch's weights; a
+on the trial's rows, scaled to the full train split), capped by ``max_epochs``; after each
+model, the ones not yet started are sized again at its measured speed (`replan_epochs`). Early stopping on the validation metric keeps the best epoch's weights; a
 `Deadline` stops a model that runs over its share. Each model writes its CSV history and
 TensorBoard logs, and a `BackupAndRestore` directory while it trains, so a killed run resumes
 mid-model; a finished model is saved to ``models/NAME/`` and never retrained.
@@ -30,7 +31,7 @@ from topnet.data import Splits
 from topnet.tune.data import TrialData
 from topnet.tune.objective import FitSettings, train_config
 
-__all__ = ["RetrainPlan", "epoch_seconds", "probe_epoch_seconds", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
+__all__ = ["RetrainPlan", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,29 @@ def plan_epochs(seconds: float, per_epoch: float | None, max_epochs: int) -> int
     if not per_epoch:
         return min(max_epochs, 10)
     return int(max(1, min(max_epochs, math.floor(0.9 * seconds / per_epoch))))
+
+
+def replan_epochs(seconds: float, per_epoch: float, *, waiting: int, first: int, min_epochs: int,
+                  max_epochs: int) -> int:
+    """Epochs for each of the ``waiting`` planned models once one has trained at ``per_epoch``
+    seconds per epoch, with ``seconds`` left: the first model's ``first`` epochs when the time
+    also holds another model of ``min_epochs`` (it is added later), else an equal share of the
+    time (more epochs than planned, or fewer when the models train slower than the plan said).
+
+    The plan's speed is a probe of a few seconds: a 15-minute run's probe said 27.4 s per epoch,
+    its first model trained 8 epochs at 25 s, and 120 s of the phase went unused.
+
+    Example:
+        >>> replan_epochs(364, 25.0, waiting=1, first=8, min_epochs=8, max_epochs=30)  # 13 fit: not 8 + 8
+        13
+        >>> replan_epochs(2000, 25.0, waiting=4, first=13, min_epochs=8, max_epochs=30)  # 72 fit: 4 x 13, and more
+        13
+        >>> replan_epochs(300, 50.0, waiting=2, first=8, min_epochs=8, max_epochs=30)  # slower than planned
+        2
+    """
+    if plan_epochs(seconds, per_epoch, 10**6) - waiting * first >= min_epochs:
+        return first
+    return plan_epochs(seconds / max(waiting, 1), per_epoch, max_epochs)
 
 
 class _Progress(Callback):

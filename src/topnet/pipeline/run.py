@@ -30,7 +30,8 @@ from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
                                       write_ensemble_summary)
 from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, plan_epochs,
-                                     probe_epoch_seconds, retrain, search_checkpoints, train_lightgbm)
+                                     probe_epoch_seconds, replan_epochs, retrain, search_checkpoints,
+                                     train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
                                     search_fidelity, search_space, study_name, trial_seconds, tune_document,
                                     with_baseline_lr)
@@ -232,7 +233,7 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         fits = plan_epochs(allowance, per_epoch, 10**6) // config.min_epochs if per_epoch else config.top_k
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
         plans.extend(more(allowance, max(1, min(config.ensemble_size, fits)), per_epoch))
-        state.document["retrain_plans"] = plans
+        state.document["retrain_plans"], state.document["retrain_planned"] = plans, len(plans)
         state.save(plan)
     models, records, began = {}, {}, time.monotonic()
     # what the later phases need, at their nominal shares: retraining may use all time above it
@@ -244,7 +245,7 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         return max(allowance - (time.monotonic() - began), plan.remaining() - reserve)
     index = 0
     while index < len(plans):
-        item = RetrainPlan(**plans[index])
+        item, trained = RetrainPlan(**plans[index]), False
         if item.name in state.document["retrained"]:
             models[item.name], records[item.name] = load_retrained(out, item.name)
         else:
@@ -256,9 +257,17 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
                 tensorboard=config.tensorboard, verbose=config.verbose, label=f"{index + 1}/{len(plans)} {item.name}")
             state.document["retrained"].append(item.name)
             state.save(plan)
+            trained = True
         index += 1
         # the slowest epoch measured so far; one more model when it can train min_epochs of them
         per_epoch = max(r.get("seconds", 0.0) / max(r.get("epochs_run") or 1, 1) for r in records.values())
+        if trained and index < len(plans):
+            # the planned models not yet started, sized again at the speed just measured
+            epochs = replan_epochs(left(), per_epoch, waiting=len(plans) - index, first=plans[0]["epochs"],
+                                   min_epochs=config.min_epochs, max_epochs=config.max_epochs)
+            for later in plans[index:]:
+                later["epochs"] = epochs
+            state.save(plan)
         if (index == len(plans) and not finished and len(plans) < 2 * config.ensemble_size
                 and plan_epochs(left(), per_epoch, 10**6) >= config.min_epochs):
             plans.extend(more(left(), 1, per_epoch))
