@@ -4,8 +4,8 @@ Each configuration gets an equal share of the phase's time; its epochs come from
 that times the first configuration's steps on the full train split and one validation pass
 (`probe_epoch_seconds`), or, without one, from the search's own measurement (seconds per epoch
 on the trial's rows, scaled to the full train split), capped by ``max_epochs``; after each
-model, the ones not yet started are sized again at its measured speed (`replan_epochs`). Early stopping on the validation metric keeps the best epoch's weights; a
-`Deadline` stops a model that runs over its share. Each model writes its CSV history and
+model, the ones not yet started are sized again at its measured speed (`replan_epochs`). Early
+stopping on the validation metric keeps the best epoch's weights; a `Deadline` stops a model that runs over its share. Each model writes its CSV history and
 TensorBoard logs, and a `BackupAndRestore` directory while it trains, so a killed run resumes
 mid-model; a finished model is saved to ``models/NAME/`` and never retrained.
 """
@@ -22,12 +22,12 @@ import torch
 
 from topnet.callbacks import BackupAndRestore, Callback, CSVLogger
 from topnet.callbacks._monitor import resolve_mode
+from topnet.data import Splits
 from topnet.io import load_model, remove_tree, save_model
 from topnet.pipeline.data import RunSplits
 from topnet.seeding import derive_seed
 from topnet.tune.budget import Deadline
 from topnet.tune.checkpoints import TrialRecord
-from topnet.data import Splits
 from topnet.tune.data import TrialData
 from topnet.tune.objective import FitSettings, train_config
 
@@ -86,9 +86,9 @@ class _StepTimer(Callback):
 def probe_epoch_seconds(config: dict[str, Any], data: RunSplits, settings: FitSettings, *, seed: int,
                         batches: int = 30, warm: int = 5) -> float | None:
     """Seconds one epoch of ``config`` on the full train split should take, validation included,
-    from a probe: ``batches`` steps (at least ``warm + 2``) on train rows (the first ``warm`` pay one-off set-up costs
-    and are not counted) and one validation pass, with ``settings``' device, precision and
-    layout. None when train has fewer than ``warm + 2`` batches (an epoch that short is no cost).
+    from a probe: ``batches`` steps (at least ``warm + 2``) on train rows (the first ``warm`` pay
+    one-off set-up costs and are not counted) and one validation pass, with ``settings``' device,
+    precision and layout. None when train has fewer than ``warm + 2`` batches (an epoch that short is no cost).
 
     The search's trials overestimate a full epoch: scaled from 13,500 rows, a 15-minute run's
     best trial said 32-34 s per epoch on 48,000 rows where the retrained model took 24.5 s, so
