@@ -71,6 +71,17 @@ def test_the_ensemble_floor_is_left_by_the_phases_before_it():
     assert small.allowance("search") > 0
 
 
+def test_the_ensemble_floor_follows_its_members_once_they_are_known():
+    from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, ensemble_floor, phase_shares
+
+    plan = BudgetPlan(300.0, phase_shares(300.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
+    plan.set_floor("ensemble", ensemble_floor(3))  # one retrained model, a search checkpoint, LightGBM
+    assert plan.reserve(["lightgbm", "ensemble"]) == pytest.approx(0.07 * 300 + 30.0)
+    plan.set_floor("ensemble", ensemble_floor(30))
+    assert plan.floor("ensemble") == 75.0  # still at most a quarter of the budget
+    assert PHASE_FLOORS["ensemble"] == 60.0  # the plan's own copy changed, not the module's
+
+
 @pytest.mark.parametrize("setting", [{"precision": "half"}, {"ensemble_size": 0}])
 def test_run_settings_are_checked(setting):
     from topnet.pipeline import RunConfig

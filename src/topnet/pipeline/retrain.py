@@ -31,7 +31,7 @@ from topnet.tune.checkpoints import TrialRecord
 from topnet.tune.data import TrialData
 from topnet.tune.objective import FitSettings, train_config
 
-__all__ = ["RetrainPlan", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
+__all__ = ["MARGIN", "PROBE_MARGIN", "RetrainPlan", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
 
 
 @dataclass(frozen=True)
@@ -111,17 +111,25 @@ def probe_epoch_seconds(config: dict[str, Any], data: RunSplits, settings: FitSe
     return per_step * steps + (timer.epoch_end - timer.marks[-1])
 
 
-def plan_epochs(seconds: float, per_epoch: float | None, max_epochs: int) -> int:
-    """The epochs that fit in ``seconds`` (with a 10% margin), between 1 and ``max_epochs``
-    (10 when the speed is unknown: the deadline then stops the model).
+# The share of the time a plan fills: the speeds scaled from the search's trials were off by up to
+# 30%, so those plans keep 10%. The probe (`probe_epoch_seconds`) measured 23.5-27.4 s per epoch for
+# 24-25 s real: its plans keep 5% (with 10%, a lone 5-minute model got 4 epochs and left 44 s of 144).
+MARGIN, PROBE_MARGIN = 0.9, 0.95
+
+
+def plan_epochs(seconds: float, per_epoch: float | None, max_epochs: int, margin: float = MARGIN) -> int:
+    """The epochs that fit in ``margin × seconds``, between 1 and ``max_epochs`` (10 when the
+    speed is unknown: the deadline then stops the model).
 
     Example:
         >>> plan_epochs(300, 80.0, max_epochs=50), plan_epochs(300, None, max_epochs=50)
         (3, 10)
+        >>> plan_epochs(177, 27.3, max_epochs=50), plan_epochs(177, 27.3, max_epochs=50, margin=PROBE_MARGIN)
+        (5, 6)
     """
     if not per_epoch:
         return min(max_epochs, 10)
-    return int(max(1, min(max_epochs, math.floor(0.9 * seconds / per_epoch))))
+    return int(max(1, min(max_epochs, math.floor(margin * seconds / per_epoch))))
 
 
 def replan_epochs(seconds: float, per_epoch: float, *, waiting: int, first: int, min_epochs: int,
@@ -236,16 +244,16 @@ def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dic
 
 def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
                seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0,
-               per_epoch: float | None = None) -> list[RetrainPlan]:
+               per_epoch: float | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
     """A `RetrainPlan` per chosen trial, with epochs from its measured speed (or ``per_epoch``
-    seconds, measured on an earlier retrained model) and an equal share of ``seconds``; plans are
-    numbered (and seeded) from ``first_index``."""
+    seconds, measured by the probe or on an earlier retrained model) and an equal share of
+    ``seconds`` (`plan_epochs` with ``margin``); plans are numbered (and seeded) from ``first_index``."""
     plans, rows = [], len(data.splits.train)
     measured = per_epoch
     for offset, record in enumerate(records):
         index = first_index + offset
         per_epoch = measured or epoch_seconds(record, durations, trial_rows, rows)
-        epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs)
+        epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs, margin)
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
                                  epochs))

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from topnet.io import atomic_writer, write_json
-from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, phase_shares
+from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, ensemble_floor, phase_shares
 from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import RunSplits, prepare
 from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout_scores, network_members,
                                       write_ensemble_summary)
-from topnet.pipeline.retrain import (RetrainPlan, epoch_seconds, load_retrained, make_plans, plan_epochs,
-                                     probe_epoch_seconds, replan_epochs, retrain, search_checkpoints,
-                                     train_lightgbm)
+from topnet.pipeline.retrain import (MARGIN, PROBE_MARGIN, RetrainPlan, epoch_seconds, load_retrained,
+                                     make_plans, plan_epochs, probe_epoch_seconds, replan_epochs, retrain,
+                                     search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
                                     search_fidelity, search_space, study_name, trial_seconds, tune_document,
                                     with_baseline_lr)
@@ -207,7 +207,8 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
     _, samples = search_fidelity(config, data)
     rows = samples or len(data.splits.train)
 
-    def more(seconds: float, count: int, per_epoch: float | None = None) -> list[dict[str, Any]]:
+    def more(seconds: float, count: int, per_epoch: float | None = None,
+             margin: float = MARGIN) -> list[dict[str, Any]]:
         # a model added later trains no more epochs than the first ones: a 4-minute H200 run gave
         # the 46 epochs left to one model, whose cosine schedule early stopping cut at epoch 18
         # with the rate still high (best valid of the run, 0.9402, and 92.79% test); on
@@ -215,34 +216,38 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         cap = min(config.max_epochs, plans[0]["epochs"]) if plans else config.max_epochs
         made = make_plans([chosen[(len(plans) + i) % len(chosen)] for i in range(count)], durations, data,
                           seed=config.seed, seconds=seconds, max_epochs=cap, trial_rows=rows,
-                          first_index=len(plans), per_epoch=per_epoch)
+                          first_index=len(plans), per_epoch=per_epoch, margin=margin)
         return [dataclasses.asdict(p) for p in made]
 
     plans: list[dict[str, Any]] = state.document.get("retrain_plans") or []
+    # what the later phases need: LightGBM its nominal share, the ensemble its share or its floor
+    # for the members it will have; retraining may use all time above it (time they would not use,
+    # passed on to them, left the run 17% under a 60-minute budget)
+    later = [name for name in ("lightgbm", "ensemble") if name != "lightgbm" or config.lightgbm]
+    kept = sum(1 for _ in (out / "search" / "trials").glob("*/weights.safetensors"))
+    models, records, began = {}, {}, time.monotonic()
+
+    def left(planned: int | None = None) -> float:
+        members = (len(plans) if planned is None else planned) + kept + int(config.lightgbm)
+        plan.set_floor("ensemble", ensemble_floor(members))
+        return max(allowance - (time.monotonic() - began), plan.remaining() - plan.reserve(later))
     if not plans:  # ensemble_size models, or as many as can each train min_epochs epochs (at least one)
-        began = time.monotonic()
         settings = FitSettings(metric=result.metric, device=config.device, precision=config.precision,
                                channels_last=data.kind == "images")
         per_epoch = probe_epoch_seconds(chosen[0].config, data, settings, seed=config.seed)
         estimate = epoch_seconds(chosen[0], durations, rows, len(data.splits.train))
         state.document["retrain_probe"] = {"epoch_seconds": per_epoch, "from_trials": estimate,
                                            "seconds": round(time.monotonic() - began, 3)}
+        margin = PROBE_MARGIN if per_epoch else MARGIN
         per_epoch = per_epoch or estimate
-        allowance = max(1.0, allowance - (time.monotonic() - began))
         # counted as plan_epochs counts (with its margin), so each model really gets min_epochs
-        fits = plan_epochs(allowance, per_epoch, 10**6) // config.min_epochs if per_epoch else config.top_k
+        fits = (plan_epochs(left(config.ensemble_size), per_epoch, 10**6, margin) // config.min_epochs
+                if per_epoch else config.top_k)
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
-        plans.extend(more(allowance, max(1, min(config.ensemble_size, fits)), per_epoch))
+        count = max(1, min(config.ensemble_size, fits))
+        plans.extend(more(max(1.0, left(count)), count, per_epoch, margin))
         state.document["retrain_plans"], state.document["retrain_planned"] = plans, len(plans)
         state.save(plan)
-    models, records, began = {}, {}, time.monotonic()
-    # what the later phases need, at their nominal shares: retraining may use all time above it
-    # (time they would not use, passed on to them, left the run 17% under a 60-minute budget)
-    later = [name for name in ("lightgbm", "ensemble") if name != "lightgbm" or config.lightgbm]
-    reserve = plan.reserve(later)
-
-    def left() -> float:
-        return max(allowance - (time.monotonic() - began), plan.remaining() - reserve)
     index = 0
     while index < len(plans):
         item, trained = RetrainPlan(**plans[index]), False
@@ -265,8 +270,8 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
             # the planned models not yet started, sized again at the speed just measured
             epochs = replan_epochs(left(), per_epoch, waiting=len(plans) - index, first=plans[0]["epochs"],
                                    min_epochs=config.min_epochs, max_epochs=config.max_epochs)
-            for later in plans[index:]:
-                later["epochs"] = epochs
+            for waiting in plans[index:]:
+                waiting["epochs"] = epochs
             state.save(plan)
         if (index == len(plans) and not finished and len(plans) < 2 * config.ensemble_size
                 and plan_epochs(left(), per_epoch, 10**6) >= config.min_epochs):
