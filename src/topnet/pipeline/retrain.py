@@ -5,9 +5,10 @@ that times the first configuration's steps on the full train split and one valid
 (`probe_epoch_seconds`), or, without one, from the search's own measurement (seconds per epoch
 on the trial's rows, scaled to the full train split), capped by ``max_epochs``; after each
 model, the ones not yet started are sized again at its measured speed (`replan_epochs`). Early
-stopping on the validation metric keeps the best epoch's weights; a `Deadline` stops a model that runs over its share. Each model writes its CSV history and
-TensorBoard logs, and a `BackupAndRestore` directory while it trains, so a killed run resumes
-mid-model; a finished model is saved to ``models/NAME/`` and never retrained.
+stopping on the validation metric keeps the best epoch's weights; a `Deadline` stops a model
+that runs over its share. Each model writes its CSV history and TensorBoard logs, and a
+`BackupAndRestore` directory while it trains, so a killed run resumes mid-model; a finished
+model is saved to ``models/NAME/`` and never retrained.
 """
 from __future__ import annotations
 
@@ -223,16 +224,21 @@ def load_retrained(run: Path, name: str) -> tuple[torch.nn.Module, dict[str, Any
     return model, {k: v for k, v in metadata.items() if k not in ("task", "class_names")}
 
 
+def search_checkpoint_folders(directory: Path) -> list[Path]:
+    """The search's kept trials (``directory/trials/N`` holding ``weights.safetensors``), in
+    trial order; a folder without weights (a trial cut before it saved) is left out."""
+    folders = sorted((directory / "trials").glob("*"), key=lambda p: (len(p.name), p.name))
+    return [folder for folder in folders if (folder / "weights.safetensors").is_file()]
+
+
 def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
-    """The models the search kept (``directory/trials/N``: its top trials, trained on the
+    """The models the search kept (`search_checkpoint_folders`: its top trials, trained on the
     search's rows and epochs), as extra ensemble members named ``search-tN``: they cost
     nothing more to train, and the weights fitted on blend decide whether they help."""
     from topnet.io import read_config
 
     models, records = {}, {}
-    for folder in sorted((directory / "trials").glob("*"), key=lambda p: (len(p.name), p.name)):
-        if not (folder / "weights.safetensors").is_file():
-            continue
+    for folder in search_checkpoint_folders(directory):
         metadata = read_config(folder).get("metadata", {})
         name = f"search-t{folder.name}"
         models[name] = load_model(folder)

@@ -31,7 +31,7 @@ from topnet.pipeline.evaluate import (evaluate_on_test, fit_ensemble, mc_dropout
                                       write_ensemble_summary)
 from topnet.pipeline.retrain import (MARGIN, PROBE_MARGIN, RetrainPlan, epoch_seconds, load_retrained,
                                      make_plans, plan_epochs, probe_epoch_seconds, replan_epochs, retrain,
-                                     search_checkpoints, train_lightgbm)
+                                     search_checkpoint_folders, search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
                                     search_fidelity, search_space, study_name, trial_seconds, tune_document,
                                     with_baseline_lr)
@@ -224,12 +224,14 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
     # for the members it will have; retraining may use all time above it (time they would not use,
     # passed on to them, left the run 17% under a 60-minute budget)
     later = [name for name in ("lightgbm", "ensemble") if name != "lightgbm" or config.lightgbm]
-    kept = sum(1 for _ in (out / "search" / "trials").glob("*/weights.safetensors"))
+    kept = len(search_checkpoint_folders(out / "search"))
     models, records, began = {}, {}, time.monotonic()
 
-    def left(planned: int | None = None) -> float:
-        members = (len(plans) if planned is None else planned) + kept + int(config.lightgbm)
-        plan.set_floor("ensemble", ensemble_floor(members))
+    def keep_for(planned: int) -> None:
+        # the ensemble's floor for its members: planned retrained models, kept checkpoints, LightGBM
+        plan.set_floor("ensemble", ensemble_floor(planned + kept + int(config.lightgbm)))
+
+    def left() -> float:
         return max(allowance - (time.monotonic() - began), plan.remaining() - plan.reserve(later))
     if not plans:  # ensemble_size models, or as many as can each train min_epochs epochs (at least one)
         settings = FitSettings(metric=result.metric, device=config.device, precision=config.precision,
@@ -241,13 +243,16 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         margin = PROBE_MARGIN if per_epoch else MARGIN
         per_epoch = per_epoch or estimate
         # counted as plan_epochs counts (with its margin), so each model really gets min_epochs
-        fits = (plan_epochs(left(config.ensemble_size), per_epoch, 10**6, margin) // config.min_epochs
+        keep_for(config.ensemble_size)
+        fits = (plan_epochs(left(), per_epoch, 10**6, margin) // config.min_epochs
                 if per_epoch else config.top_k)
         fits = 1 if chosen[0].number < 0 else fits  # the baseline stand-in: one model first, more if time is left
         count = max(1, min(config.ensemble_size, fits))
-        plans.extend(more(max(1.0, left(count)), count, per_epoch, margin))
+        keep_for(count)
+        plans.extend(more(max(1.0, left()), count, per_epoch, margin))
         state.document["retrain_plans"], state.document["retrain_planned"] = plans, len(plans)
         state.save(plan)
+    keep_for(len(plans))
     index = 0
     while index < len(plans):
         item, trained = RetrainPlan(**plans[index]), False
@@ -276,6 +281,7 @@ def _retrain_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
         if (index == len(plans) and not finished and len(plans) < 2 * config.ensemble_size
                 and plan_epochs(left(), per_epoch, 10**6) >= config.min_epochs):
             plans.extend(more(left(), 1, per_epoch))
+            keep_for(len(plans))
             state.save(plan)
     if not finished:
         plan.finish("retrain", models=list(models))
