@@ -250,3 +250,18 @@ def test_penalty_is_added_to_the_training_loss_only():
     expected = l2(model).item()
     assert history.history["penalty"][0] == pytest.approx(expected, rel=1e-5)
     assert history.history["loss"][0] == pytest.approx(history.history["val_loss"][0] + expected, rel=1e-5)
+
+
+def test_the_finite_check_accepts_huge_finite_inputs_and_refuses_every_nan_or_inf():
+    # the check sums each tensor first; a sum that overflows must fall back to the exact check
+    # and pass, and bad values that cancel in the sum (+inf and -inf) must still be found
+    x, y = blobs(n=16)
+    huge = x.clone()
+    huge[:, 0] = 3e38  # finite, but the column sums to inf in float32
+    assert not torch.isfinite(huge.sum())
+    topnet.fit(nn.Linear(4, 3), (huge, y), epochs=1, lr=0.0, verbose=0)
+    for row, values in ((5, [float("inf"), float("-inf")]), (2, [float("nan")]), (7, [float("-inf")])):
+        bad = x.clone()
+        bad[row, :len(values)] = torch.tensor(values)
+        with pytest.raises(DataError, match=rf"NaN/inf values in 1 samples \(first at row {row}\)"):
+            topnet.fit(nn.Linear(4, 3), (bad, y), epochs=1, verbose=0)

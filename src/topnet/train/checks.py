@@ -40,7 +40,9 @@ def check_finite_inputs(x: Any, y: Any, split: str) -> int:
         raise DataError(f"{split} data: got 0 samples; expected at least one; check the dataset path or the split fractions")
     leaves = _named_leaves(x, "x") + (_named_leaves(y, "y") if y is not None else [])
     for name, tensor in leaves:
-        if tensor.is_floating_point():
+        # the sum first: one pass with no mask, and any NaN or inf makes it non-finite; only a
+        # non-finite sum (bad values, or finite ones that overflow) pays for the exact check
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum())):
             bad = ~torch.isfinite(tensor)
             if bool(bad.any()):
                 rows = bad.reshape(len(tensor), -1).any(dim=1).nonzero().flatten()
