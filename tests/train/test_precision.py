@@ -1,6 +1,8 @@
-"""``fit``'s precision (``"auto"`` picks bf16 where the hardware does it) and channels-last layout."""
+"""``fit``'s precision (``"auto"`` picks bf16 where the hardware does it), channels-last layout and
+``torch.compile``."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -74,3 +76,31 @@ def test_auto_precision_trains(monkeypatch):
 def test_an_unknown_precision_is_named_with_the_choices(call):
     with pytest.raises(ValueError, match=r"precision.*'fp16'.*'bf16'"):
         call()
+
+
+def _compile_run(compile):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Dropout(0.2), nn.Linear(4 * 6 * 6, 3))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 1, 6, 6, generator=g), torch.randint(0, 3, (40,), generator=g)
+    history = topnet.fit(model, (x, y), validation_data=(x[:8], y[:8]), epochs=2, batch_size=16,
+                         channels_last=True, compile=compile, device="cpu", verbose=0)
+    return model, history.history
+
+
+def test_compiled_training_matches_eager_training_and_keeps_the_model_itself():
+    # aot_eager runs dynamo's graph capture and AOTAutograd without a C++ compiler; batches of 16,
+    # 16 and 8 make it trace the short last batch too, dropout and BatchNorm in training mode
+    eager_model, eager = _compile_run(False)
+    compiled_model, compiled = _compile_run({"backend": "aot_eager"})
+    assert type(compiled_model) is nn.Sequential  # fit trains the model given, not a wrapper
+    assert np.allclose(compiled["loss"], eager["loss"], rtol=1e-4)
+    assert np.allclose(compiled["val_loss"], eager["val_loss"], rtol=1e-4)
+    for (name, a), (_, b) in zip(compiled_model.state_dict().items(), eager_model.state_dict().items()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+
+
+def test_compile_takes_a_bool_or_torch_compile_arguments():
+    with pytest.raises(TypeError, match=r"compile: got 'yes'.*torch\.compile"):
+        topnet.fit(nn.Linear(4, 3), (torch.randn(8, 4), torch.randint(0, 3, (8,))), compile="yes", verbose=0)

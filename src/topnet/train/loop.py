@@ -134,7 +134,8 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         device: str | torch.device = "auto", precision: str = "float32", channels_last: bool = False,
         clip_value: float | None = None, clip_norm: float | None = None, initial_epoch: int = 0,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None, verbose: int = 1) -> History:
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None, compile: bool | Mapping[str, Any] = False,
+        verbose: int = 1) -> History:
     """Train ``model`` on ``data`` the way Keras's ``Model.fit`` does, and return its History.
 
     Args:
@@ -174,6 +175,12 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         penalty: ``model -> scalar tensor`` added to each training batch's loss before the
             backward pass (L1/L2 weight penalties, as Keras's regularization losses); the
             logged training ``loss`` includes it, as in Keras, and ``penalty`` is logged alone.
+        compile: run the training steps' forward pass through ``torch.compile`` (Keras's
+            ``jit_compile``): ``True``, or a dict of its arguments (``{"mode": "max-autotune"}``).
+            The first steps, and the last short batch of the first epoch, are slow while it
+            compiles; it pays on a GPU over many steps. Validation and callbacks use the model
+            itself (the compiled one shares its weights). Inductor, the default backend, needs
+            a C++ compiler on CPU.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
 
     Returns:
@@ -194,6 +201,9 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(format_message(name, value, "a non-negative int"))
+    if not isinstance(compile, (bool, Mapping)):
+        raise TypeError(format_message("compile", compile, "True, False or a dict of torch.compile arguments",
+                                       'e.g. compile={"mode": "max-autotune"}'))
     device = resolve_device(device)
     context = setup_distributed(device)
     autocast = _autocast(device, precision)
@@ -217,6 +227,8 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
                        running_logs=objective.logs, callbacks=callbacks, objective=objective,
                        rank=context.rank, world_size=context.world_size)
     train_model = context.wrap(model, device)  # DistributedDataParallel when under torchrun
+    if compile is not False:
+        train_model = torch.compile(train_model, **(dict(compile) if isinstance(compile, Mapping) else {}))
     try:
         _call(callbacks, "on_fit_begin", state)
         start_batch = state.batch
