@@ -61,22 +61,27 @@ BATCH_SIZE = 128
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", default=",".join(STACKS), help=f"comma-separated, from {', '.join(STACKS)}")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each stack (seeds 0, 1, ...)")
     parser.add_argument("--target", type=float, default=0.925, help="test accuracy to reach")
     parser.add_argument("--best-target", type=float, default=0.935, help="the second target of topnet-best")
     parser.add_argument("--max-epochs", type=int, default=30, help="a run stops here if the target is not reached")
     parser.add_argument("--best-epochs", type=int, default=15, help="length of topnet-best's 1cycle schedule")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every stack")
+    return parse_common(parser, STACKS)
+
+
+def parse_common(parser: argparse.ArgumentParser, stacks: tuple[str, ...]) -> argparse.Namespace:
+    """Add the arguments every time-to-accuracy benchmark takes (B1 and B5), parse, check ``--stacks``."""
+    parser.add_argument("--stacks", default=",".join(stacks), help=f"comma-separated, from {', '.join(stacks)}")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each stack (seeds 0, 1, ...)")
     parser.add_argument("--subset", type=int, default=0, help="training images used (0: all 60k)")
     parser.add_argument("--test-subset", type=int, default=0, help="test images scored (0: all 10k)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every stack")
     parser.add_argument("--data-path", default=None, help="folder of the Fashion-MNIST files (default: the usual places)")
     parser.add_argument("--json", default=None, help="write every run's record here")
     args = parser.parse_args()
     args.stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
-    unknown = sorted(set(args.stacks) - set(STACKS))
+    unknown = sorted(set(args.stacks) - set(stacks))
     if unknown:
-        parser.error(f"--stacks: got {unknown}; expected names from {list(STACKS)}")
+        parser.error(f"--stacks: got {unknown}; expected names from {list(stacks)}")
     return args
 
 
@@ -118,20 +123,27 @@ def test_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 class Stopwatch:
-    """Training seconds to each target; the clock stops while the test split is scored."""
+    """Training seconds to each target; the clock stops while the test split is scored.
 
-    def __init__(self, targets: list[float]) -> None:
+    ``sync`` waits for queued device work (``torch.cuda.synchronize`` on a GPU, whose kernels
+    run after Python returns) before the clock is read.
+    """
+
+    def __init__(self, targets: list[float], sync=None) -> None:
         self.targets = targets
+        self.sync = sync or (lambda: None)
         self.reached: dict[float, tuple[float, int]] = {}  # target -> (seconds, epochs)
         self.curve: list[tuple[float, float]] = []  # per epoch: (training seconds so far, test accuracy)
         self.seconds = 0.0
         self.mark = time.perf_counter()
 
     def start(self) -> None:
+        self.sync()
         self.mark = time.perf_counter()
 
     def epoch_end(self, score) -> bool:
         """Stop the clock, score, restart it; True once every target is reached."""
+        self.sync()
         self.seconds += time.perf_counter() - self.mark
         accuracy = score()
         self.curve.append((round(self.seconds, 3), round(accuracy, 5)))
@@ -339,6 +351,17 @@ def measure(args: argparse.Namespace, data: dict, folder: Path) -> None:
     for stack in stacks:  # untimed: thread pools and kernel choices are set up once per process (Keras: in its script)
         if stack != "keras":
             runners[stack]({key: value[:512] for key, value in data.items()}, 0, warm_up)
+    records = alternate(runners, stacks, data, args, targets)
+    medians = summarise(records, targets) if stacks else {}
+    keras = ratio_text(medians, "keras", args.target) if "keras" in records else (keras_note or "not run")
+    print(f"ratio topnet/pytorch time-to-{args.target:.1%}: {ratio_text(medians, 'pytorch', args.target)} "
+          f"(topnet/keras: {keras})")
+
+
+def alternate(runners: dict, stacks: list[str], data: dict, args: argparse.Namespace,
+              targets: dict[str, list[float]]) -> dict[str, list[dict]]:
+    """``args.repeats`` runs of each stack (seed = the repeat), in a rotating order within each
+    repeat; prints each run as it ends and writes every record to ``args.json``."""
     records: dict[str, list[dict]] = {s: [] for s in stacks}
     for repeat in range(args.repeats):
         for stack in stacks[repeat % len(stacks):] + stacks[:repeat % len(stacks)]:  # rotating order
@@ -347,10 +370,7 @@ def measure(args: argparse.Namespace, data: dict, folder: Path) -> None:
             print(f"run {repeat + 1}/{args.repeats} {describe(stack, record, targets[stack])}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "records": records}, indent=1) + "\n")
-    medians = summarise(records, targets) if stacks else {}
-    keras = ratio_text(medians, "keras", args.target) if "keras" in records else (keras_note or "not run")
-    print(f"ratio topnet/pytorch time-to-{args.target:.1%}: {ratio_text(medians, 'pytorch', args.target)} "
-          f"(topnet/keras: {keras})")
+    return records
 
 
 def ratio_text(medians: dict[tuple[str, float], float], anchor: str, target: float) -> str:
