@@ -7,6 +7,7 @@ machine's speed hits both alike. Printed: median and spread (min–max) of secon
 the overhead ratio topnet / hand-written; the last line is the median ratio over all settings.
 
     python bench/bench_overhead.py                 # MLP and convnet, batch 32 and 128
+    python bench/bench_overhead.py --models b1     # B1's 2-conv net (dense 128, dropout)
     python bench/bench_overhead.py --runs 7 --samples 12800
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 import topnet
+from bench_time_to_accuracy import two_conv_net
 from topnet.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 
 
@@ -30,10 +32,18 @@ def mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
 
 
+def b1_net() -> nn.Module:
+    """B1's shared recipe net, as B1 builds it (dense 128, dropout 0.3, Glorot-uniform weights)."""
+    return two_conv_net(0)
+
+
 def convnet() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+
+
+MODELS = {"mlp": ("mlp 784-100-100-10", mlp), "convnet": ("small convnet", convnet), "b1": ("B1's 2-conv net", b1_net)}
 
 
 def hand_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> int:
@@ -74,13 +84,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=6400)
+    parser.add_argument("--models", default="mlp,convnet", help=f"comma-separated, from {', '.join(MODELS)}")
     args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models or set(models) - set(MODELS):
+        parser.error(f"--models: got {args.models!r}; expected names from {list(MODELS)}")
     print(f"# B2 fit overhead — {datetime.date.today()} — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(args.samples, 1, 28, 28, generator=g), torch.randint(0, 10, (args.samples,), generator=g)
     ratios = []
-    for name, build in (("mlp 784-100-100-10", mlp), ("small convnet", convnet)):
+    for name, build in (MODELS[m] for m in models):
         for batch_size in (32, 128):
             for callbacks in (False, True):
                 hand, ours = [], []
