@@ -29,7 +29,7 @@ hits all of them alike. Printed: per run, then per stack the median and the spre
 the seconds and epochs to each target, and last the ratio of medians topnet / PyTorch (and
 topnet / Keras).
 
-    python bench/bench_time_to_accuracy.py                        # the measurement (about 1.5 h on 2 quiet cores)
+    python bench/bench_time_to_accuracy.py                        # the measurement (44 min on 2 quiet cores)
     python bench/bench_time_to_accuracy.py --subset 2000 --test-subset 1000 --max-epochs 1 --repeats 1 --best-epochs 1   # smoke test
 """
 from __future__ import annotations
