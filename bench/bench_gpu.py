@@ -33,15 +33,14 @@ On a lent GPU machine (the data carried as the four IDX files, 30 MB, in an igno
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import platform
 import statistics
 
 import torch
 from torch import nn
 
 import topnet
+from _side_venv import machine_line
 from bench_time_to_accuracy import (StopAtTarget, Stopwatch, alternate, load_data, num_params, parse_common,
                                     ratio_text, summarise, test_accuracy)
 from topnet.callbacks import LearningRateScheduler
@@ -153,14 +152,13 @@ def run_topnet(data: dict, seed: int, args: argparse.Namespace) -> dict:
 
 
 def machine(args: argparse.Namespace) -> str:
+    """`machine_line` (host, CPU, versions, UTC time) with the device and whether compile is on."""
     if args.device == "cuda":
         props = torch.cuda.get_device_properties(0)
         where = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs"
     else:
-        where = f"CPU ({torch.get_num_threads()} threads)"
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return (f"# B5 GPU time to accuracy — {where}; torch {torch.__version__}, python {platform.python_version()}; "
-            f"compile {'on' if args.compile else 'off'}; {now}")
+        where = "device: CPU"
+    return machine_line("B5 GPU time to accuracy", f"{where}; compile {'on' if args.compile else 'off'}")
 
 
 def main() -> None:
