@@ -27,6 +27,7 @@ __all__ = ["main", "build_parser"]
 _EPILOG = """examples:
   topnet run                                       Fashion-MNIST, 15 minutes, runs/run-TIMESTAMP
   topnet run --data my.csv --target price --budget 30m --out runs/price
+  topnet run --data photos/ --budget 30m           a folder with one subfolder of images per class
   topnet run --out runs/price --resume             continue a killed run
   topnet datasets
   topnet train --data fashion-mnist --epochs 3 --out runs/fm
@@ -37,6 +38,38 @@ _EPILOG = """examples:
 
 A killed `topnet train` resumes from its last epoch when run again with the same --out.
 """
+
+
+DATA_HELP = ("fashion-mnist (default), mnist, cifar10, cifar100, mnist1d; a folder of images with one subfolder per "
+             "class (JPEG, PNG, WebP, BMP, GIF, TIFF); an image manifest (.csv/.parquet with path and label "
+             "columns); a table (.csv, .tsv, .parquet with --target); or a .npz file")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """--data, --data-path, --target and the options of a folder of images (run, train, tune)."""
+    from topnet.data.image_decode import FITS
+    from topnet.data.registry import parse_image_size
+
+    parser.add_argument("--data", default=default, help=DATA_HELP)
+    parser.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
+    parser.add_argument("--target", default=None, help="the column to predict (tables)")
+    parser.add_argument("--image-size", type=parse_image_size, default=None, metavar="N|HxW",
+                        help="resize a folder's images to N x N (or H x W) pixels (default: the median size, "
+                             "capped at 64)")
+    parser.add_argument("--image-fit", choices=FITS, default=None,
+                        help="keep the aspect ratio by padding (default) or centre-cropping, or stretch")
+    parser.add_argument("--skip-bad", action="store_true", default=None,
+                        help="skip unreadable image files (the report counts them) instead of stopping")
+
+
+def data_settings(args: argparse.Namespace) -> dict:
+    """The data options given on the command line, as setting names (absent ones left out)."""
+    names = {"data": "data", "data_path": "data_path", "target": "target", "image_size": "image_size",
+             "image_fit": "image_fit", "skip_bad": "skip_bad"}
+    values = {key: getattr(args, name) for name, key in names.items() if getattr(args, name, None) is not None}
+    if isinstance(values.get("image_size"), tuple):
+        values["image_size"] = list(values["image_size"])
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the registered model builders")
     train = commands.add_parser("train", help="train one model and write a run directory",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--data", default="fashion-mnist", help="dataset name or a .npz / .csv path")
-    train.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
-    train.add_argument("--target", default=None, help="target column (CSV files)")
+    add_data_arguments(train, "fashion-mnist")
     train.add_argument("--model", default="auto", help="model builder name (see `topnet models`); auto: "
                        "small_convnet for images, mlp otherwise")
     train.add_argument("--epochs", type=int, default=3)
@@ -97,6 +128,8 @@ examples:
   topnet run                                          Fashion-MNIST with a 15-minute budget
   topnet run --budget 60m --out runs/fm60
   topnet run --data data/houses.csv --target price --budget 10m
+  topnet run --data photos/ --image-size 64 --budget 30m     one subfolder of images per class
+  topnet run --data sales.parquet --target units
   topnet run --config run.toml --set top_k=5 --set lightgbm=false
   topnet run --out runs/fm60 --resume                 continue a killed run where it stopped
 
@@ -110,9 +143,7 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="the whole recipe within a time budget: search, retrain, ensemble, report",
                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_RUN_EPILOG,
                               description="Find the best model the data allows within --budget, with the evidence.")
-    run.add_argument("--data", default=None, help="fashion-mnist (default), cifar10, mnist1d, or a .npz / .csv path")
-    run.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
-    run.add_argument("--target", default=None, help="the column to predict (CSV files)")
+    add_data_arguments(run, None)
     run.add_argument("--budget", default=None, help="wall time of the whole run: 90s, 15m, 2h (default 15m)")
     run.add_argument("--out", default=None, help="run directory (default: runs/run-TIMESTAMP)")
     run.add_argument("--seed", type=int, default=None, help="seeds the split, the search and every model (default 0)")
@@ -131,8 +162,8 @@ def _run(args: argparse.Namespace) -> int:
     from topnet.pipeline import resolve_config, run
     from topnet.tune.cli_commands import parse_assignments, quiet_optuna
 
-    overrides = parse_assignments(args.set)
-    for name in ("data", "data_path", "target", "budget", "out", "seed", "storage", "device"):
+    overrides = {**parse_assignments(args.set), **data_settings(args)}
+    for name in ("budget", "out", "seed", "storage", "device"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.quiet:
@@ -167,7 +198,7 @@ def _train(args: argparse.Namespace) -> int:
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or f"runs/{args.data.replace('/', '_').rsplit('.', 1)[0]}-{stamp}"
-    config = TrainConfig(data=args.data, out=out, data_path=args.data_path, target=args.target, model=args.model,
+    config = TrainConfig(**data_settings(args), out=out, model=args.model,
                          epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                          valid=args.valid, test=args.test, patience=args.patience, seed=args.seed,
                          device=args.device, verbose=0 if args.quiet else 1, overwrite=args.overwrite)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -177,7 +178,7 @@ def test_missing_columns_are_named(table_runs, tmp_path):
     with pytest.raises(DataError, match=r"got no column \['b', 'color'\]; expected every feature column .*"
                                         r"\['a', 'b', 'color'\]"):
         predict_run(folder / "classes", tmp_path / "new.csv", device="cpu")
-    with pytest.raises(DataError, match=r"expected a \.csv file with the columns \['a', 'b', 'color'\]"):
+    with pytest.raises(DataError, match=r"expected a \.csv / \.tsv / .*\.parquet / \.pq file with the columns \['a', 'b', 'color'\]"):
         predict_run(folder / "classes", np.zeros((2, 3), np.float32), device="cpu")
 
 
@@ -265,3 +266,83 @@ def test_an_unfinished_run_says_how_to_finish_it(tmp_path):
         predict_run(tmp_path / "nothing", tmp_path / "x.npz")
     with pytest.raises(ValueError, match="mc_samples: got -1"):
         predict_run(tmp_path / "run", tmp_path / "x.npz", mc_samples=-1)
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A run on a folder of PNGs with train/ and test/ subfolders (three colours of image)."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 60), ("test", 9)):
+        for index in range(count):
+            name = ("red", "green", "blue")[index % 3]
+            (folder / "data" / split / name).mkdir(parents=True, exist_ok=True)
+            pixels = rng.integers(0, 60, (10, 14, 3), dtype=np.uint8)
+            pixels[..., index % 3] += 180
+            Image.fromarray(pixels).save(folder / "data" / split / name / f"{index:03d}.png")
+    families = [("small_convnet", {"filters": (4,), "dense": 8}), ("mlp", {"hidden": (8,)})]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOPNET_CACHE", str(folder / "cache"))  # decoded images stay in the test's folder
+        splits, ensemble = _make_run(folder / "run", folder / "data", families=families)
+    return folder, splits, ensemble
+
+
+def test_a_folder_run_predicts_a_folder_one_row_per_file_as_trained(folder_run, tmp_path, monkeypatch):
+    folder, splits, ensemble = folder_run
+    monkeypatch.setenv("TOPNET_CACHE", str(tmp_path / "cache"))
+    info = json.loads((folder / "run" / "dataset.json").read_text())
+    assert info["kind"] == "image" and info["images"]["image_size"] == [14, 14] and info["images"]["channels"] == 3
+    assert info["class_names"] == ["blue", "green", "red"] and info["num_rows"]["test"] == 9
+    (folder / "data" / "test" / "notes.txt").write_text("not an image")
+    predictions = predict_run(folder / "run", folder / "data" / "test", out=tmp_path / "preds.csv", device="cpu")
+    expected = ensemble.predict_proba(splits.test.x)  # the run's own test split, standardised by the run
+    by_path = dict(zip(splits.test.meta["paths"], expected))
+    assert list(predictions.columns)[:3] == ["row", "path", "class"]
+    got = np.stack([predictions.columns[f"p_{n}"] for n in info["class_names"]], axis=1)
+    want = np.stack([by_path["test/" + p] for p in predictions.columns["path"]])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with open(predictions.path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 and rows[0]["path"] == "blue/002.png"
+    one = predict_run(folder / "run", folder / "data" / "test" / "red" / "000.png", device="cpu")
+    assert list(one.columns["path"]) == ["000.png"]
+    np.testing.assert_allclose(one.columns["p_red"], [by_path["test/red/000.png"][2]], rtol=1e-6)
+
+
+def test_a_folder_run_skips_unreadable_files_with_a_note(folder_run, tmp_path, monkeypatch):
+    folder, _, _ = folder_run
+    monkeypatch.setenv("TOPNET_CACHE", str(tmp_path / "cache"))
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    shutil.copy(folder / "data" / "test" / "red" / "000.png", new / "ok.png")
+    predictions = predict_run(folder / "run", new, device="cpu")
+    assert list(predictions.columns["path"]) == ["ok.png"]
+    assert any("broken.png" in note for note in predictions.notes)
+    (new / "ok.png").unlink()
+    with pytest.raises(DataError, match="at least one readable image"):
+        predict_run(folder / "run", new, device="cpu")
+
+
+def test_a_parquet_table_run_predicts_parquet_and_csv_alike(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b, color = _table(90, seed=3)
+    when = np.datetime64("2024-01-01") + np.arange(90).astype("timedelta64[D]")
+    label = np.where(a + (color == "red") > 0.5, "yes", "no")
+    pq.write_table(pa.table({"a": a, "b": b, "color": color, "when": when, "label": label}), tmp_path / "t.parquet")
+    splits, ensemble = _make_run(tmp_path / "run", tmp_path / "t.parquet", target="label",
+                                 families=[("mlp", {"hidden": (8,)})], lightgbm=True)
+    info = json.loads((tmp_path / "run" / "dataset.json").read_text())
+    assert info["csv"]["datetime_columns"] == {"when": "date"} and "when_dayofweek" in info["feature_names"]
+    new = pa.table({"when": when[:5], "color": ["red", "blue", "mauve", "red", None], "b": b[:5], "a": a[:5]})
+    pq.write_table(new, tmp_path / "new.parquet")
+    from_parquet = predict_run(tmp_path / "run", tmp_path / "new.parquet", device="cpu")
+    _write_table(tmp_path / "new.csv", ["when", "color", "b", "a"],
+                 zip(np.datetime_as_string(when[:5]), ["red", "blue", "mauve", "red", ""], b[:5], a[:5]))
+    from_csv = predict_run(tmp_path / "run", tmp_path / "new.csv", device="cpu")
+    np.testing.assert_allclose(from_parquet.columns["p_yes"], from_csv.columns["p_yes"], rtol=1e-6)
+    assert any("mauve" in note for note in from_parquet.notes)

@@ -75,7 +75,8 @@ class Dataset:
         y: ``(n,)`` int64 class ids, float targets, a dict of them (multi-output models), or None.
         class_names: the name of each class id, for classification.
         name: a short name for reports, e.g. ``"fashion-mnist"``.
-        meta: anything a reader wants to record, e.g. CSV column names and vocabularies.
+        meta: anything a reader wants to record, e.g. CSV column names and vocabularies;
+            ``meta["paths"]``, one source file per row, is sliced with the rows by `take`.
 
     Raises:
         DataError: when the arrays do not all have the same number of samples.
@@ -112,7 +113,10 @@ class Dataset:
             if indices.size:
                 raise DataError(f"indices: got dtype {indices.dtype}; expected ints or a boolean mask")
             indices = indices.astype(np.int64)
-        return dataclasses.replace(self, x=_take(self.x, indices), y=_take(self.y, indices))
+        meta = self.meta
+        if "paths" in meta:  # one source file per row (a folder of images): kept in step with the rows
+            meta = {**meta, "paths": np.asarray(meta["paths"], dtype=object)[indices].tolist()}
+        return dataclasses.replace(self, x=_take(self.x, indices), y=_take(self.y, indices), meta=meta)
 
     @property
     def num_classes(self) -> int | None:

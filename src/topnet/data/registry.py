@@ -3,8 +3,9 @@
 ``load("fashion-mnist")`` looks, in order, in an explicit ``path``, ``$TOPNET_DATA/<name>/``,
 the user cache (``$XDG_CACHE_HOME/topnet/<name>`` or ``~/.cache/topnet/<name>``) and, for
 Fashion-MNIST, Debian's ``dataset-fashion-mnist`` package; only then does it download from the
-canonical address into the cache. ``load("my.csv", target="price")`` and ``load("x.npz")`` read
-files. ``mnist1d`` is generated locally by the ``mnist1d`` package.
+canonical address into the cache. ``load("my.csv", target="price")`` (or ``.parquet``) reads a
+table, ``load("photos/")`` a folder of images (one subfolder per class) and ``load("x.npz")``
+arrays. ``mnist1d`` is generated locally by the ``mnist1d`` package.
 
 Checksums are the SHA-256 of the upstream archives as published by TensorFlow Datasets
 (``tensorflow_datasets/url_checksums/``): Debian's Fashion-MNIST files hold the same images
@@ -35,13 +36,13 @@ from typing import Any
 import numpy as np
 
 from topnet.data.cifar import _detect, extract_tar, read_cifar
-from topnet.data.csv import read_csv
 from topnet.data.dataset import Dataset, Splits
 from topnet.data.idx import read_idx
 from topnet.data.npz import read_npz
-from topnet.errors import DataError, DatasetNotFoundError, unknown_name
+from topnet.data.table import FORMATS as TABLE_FORMATS
+from topnet.errors import DataError, DatasetNotFoundError, format_message, unknown_name
 
-__all__ = ["load", "datasets_status", "FASHION_MNIST_CLASSES", "DATASETS"]
+__all__ = ["load", "datasets_status", "is_manifest", "image_options", "parse_image_size", "FASHION_MNIST_CLASSES", "DATASETS", "TABLE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -253,41 +254,77 @@ def _mnist1d(seed: int = 42, num_samples: int = 5000) -> Splits:
     return Splits(**parts)
 
 
+def is_manifest(path: str | os.PathLike, path_column: str = "path", label_column: str = "label") -> bool:
+    """Whether a table file is an image manifest: it has ``path_column`` and ``label_column``.
+
+    Reads the header only. A table with those columns is a manifest unless a ``target`` is
+    given to `load` (then it is a table whose columns happen to have those names).
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in TABLE_SUFFIXES or not path.is_file():
+        return False
+    from topnet.data.table import table_format
+    from topnet.data.table_read import read_header
+
+    try:
+        names = read_header(path, *table_format(path, None))
+    except (DataError, ValueError, ImportError):
+        return False  # the table reader then says what is wrong with the file
+    return path_column in names and label_column in names
+
+
+TABLE_SUFFIXES = tuple(TABLE_FORMATS)
+
+
 def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = None, target: str | None = None,
          download: bool = True, **kwargs: Any) -> Splits:
-    """Load a named dataset or a ``.npz`` / ``.csv`` file as `Splits`.
+    """Load a named dataset, a folder of images, or a table / ``.npz`` file as `Splits`.
 
     Args:
         name_or_path: one of ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
-            ``"mnist1d"``, or a path ending in ``.npz`` or ``.csv``.
+            ``"mnist1d"``; a folder of images (one subfolder per class); an image manifest
+            (``.csv`` / ``.parquet`` with ``path`` and ``label`` columns, loaded when no
+            ``target`` is given); a table (``.csv``, ``.tsv``, ``.parquet``; ``target`` names
+            the column to predict); or a ``.npz`` file. A dataset name wins over a folder of
+            the same name: write ``./mnist`` for the folder.
         path: a folder that holds the named dataset's files (searched alone when given).
-        target: the target column of a CSV file (required there), or the label array of an npz.
+        target: the target column of a table (required there), or the label array of an npz.
         download: download a named dataset that is not found on disk.
-        **kwargs: passed to the reader: `read_csv` / `read_npz` options, ``label_mode`` for
-            cifar100, ``seed`` and ``num_samples`` for mnist1d.
+        **kwargs: passed to the reader: `read_table` / `read_npz` / `read_image_folder`
+            options (``image_size``, ``fit``, ``skip_bad``...), ``label_mode`` for cifar100,
+            ``seed`` and ``num_samples`` for mnist1d.
 
     Returns:
-        ``Splits``: ``train`` and ``test`` for named datasets, their predefined split for npz,
-        ``train`` only for CSV (use `split` to make valid / blend / test).
+        ``Splits``: ``train`` and ``test`` for named datasets, their predefined split for npz and
+        for image folders with ``train/`` / ``test/`` subfolders (or a manifest's split column),
+        ``train`` only otherwise (use `split` to make valid / blend / test).
 
     Raises:
         ValueError: for an unknown dataset name (listing the known ones).
         DatasetNotFoundError: when the dataset is neither on disk nor downloadable; the message
             lists where it looked and how to get the data.
-        DataError: for a CSV without ``target``, damaged files or a checksum mismatch.
+        DataError: for a table without ``target``, damaged files or a checksum mismatch.
     """
     text = os.fspath(name_or_path)
     suffix = Path(text).suffix.lower()
     if suffix == ".npz":
         return read_npz(text, **({"y": target} if target is not None else {}), **kwargs)
-    if suffix == ".csv":
+    if suffix in TABLE_SUFFIXES:
+        if target is None and is_manifest(text):
+            return _read_images(text, **kwargs)
         if target is None:
             raise DataError(f"target: got None for {text!r}; expected the name of the column to predict; "
-                            "e.g. load('my.csv', target='price')")
-        return Splits(train=read_csv(text, target, **kwargs))
+                            "e.g. load('my.csv', target='price') (an image manifest needs 'path' and 'label' "
+                            "columns instead)")
+        from topnet.data.table import read_table
+
+        return Splits(train=read_table(text, target, **kwargs))
     name = _ALIASES.get(text.lower().replace("_", "-"))
+    if name is None and Path(text).expanduser().is_dir():
+        return _read_images(text, **kwargs)
     if name is None:
-        raise unknown_name("dataset", text, DATASETS)
+        raise ValueError(f"{unknown_name('dataset', text, DATASETS)}; or the path of an existing folder of images, "
+                         f"{' / '.join(TABLE_SUFFIXES)} table or .npz file (nothing exists at {text!r})")
     if name == "mnist1d":
         return _mnist1d(**kwargs)
     if kwargs and (name != "cifar100" or set(kwargs) - {"label_mode"}):
@@ -303,6 +340,49 @@ def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = No
             raise _not_found(name, looked, f"the download failed ({error})") from None
     return _read_idx_dataset(name, found) if name in ("fashion-mnist", "mnist") else \
         _read_cifar_dataset(name, found, **kwargs)
+
+
+def image_options(image_size: Any = None, fit: str = "pad", skip_bad: bool = False) -> dict[str, Any]:
+    """The keyword arguments for `read_image_folder` that differ from its defaults, checked.
+
+    Lets a setting such as ``image_size`` travel with every run (config, study, worker) while
+    datasets that are not image folders, which take no such argument, get none of them.
+
+    Example:
+        >>> image_options(), image_options([32, 48], "crop")
+        ({}, {'image_size': (32, 48), 'fit': 'crop'})
+    """
+    from topnet.data.image_decode import check_fit, check_image_size
+
+    options: dict[str, Any] = {}
+    if image_size is not None:
+        options["image_size"] = check_image_size(image_size)
+    if check_fit(fit) != "pad":
+        options["fit"] = fit
+    if skip_bad:
+        options["skip_bad"] = True
+    return options
+
+
+def parse_image_size(text: str) -> int | tuple[int, int]:
+    """``"64"`` -> 64 and ``"48x64"`` -> (48, 64) (height x width), for the command line.
+
+    Example:
+        >>> parse_image_size("64"), parse_image_size("48x64")
+        (64, (48, 64))
+    """
+    parts = str(text).lower().replace(" ", "").split("x")
+    if len(parts) in (1, 2) and all(p.isdigit() and int(p) > 0 for p in parts):
+        sizes = [int(p) for p in parts]
+        return sizes[0] if len(sizes) == 1 else (sizes[0], sizes[1])
+    raise ValueError(format_message("--image-size", text, "a positive int (a square side, e.g. 64) or "
+                                    "HEIGHTxWIDTH (e.g. 48x64)"))
+
+
+def _read_images(source: str, **kwargs: Any) -> Splits:
+    from topnet.data.image_folder import read_image_folder
+
+    return read_image_folder(source, **kwargs)
 
 
 def datasets_status() -> list[dict[str, Any]]:

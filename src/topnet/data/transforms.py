@@ -59,10 +59,15 @@ class Standardizer:
 
     def fit(self, x: np.ndarray | torch.Tensor) -> Standardizer:
         """Learn ``mean_`` and ``std_`` (float64, one per channel) from ``x``; returns self."""
-        array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x if isinstance(x, np.ndarray) else np.asarray(x)
         if array.ndim < 1 or len(array) == 0 or array.dtype.kind not in "biuf":
             raise DataError(f"x: got shape {array.shape} dtype {array.dtype}; expected a non-empty "
                             "numeric array (N, ...)")
+        if array.dtype == np.uint8:  # images, maybe memory-mapped: exact sums chunk by chunk, no float copy
+            mean, std = _uint8_moments(array)
+            self.mean_ = mean if self.with_mean else np.zeros_like(mean)
+            self.std_ = np.where(std == 0, 1.0, std) if self.with_std else np.ones_like(std)
+            return self
         array = array.astype(np.float64)
         infinite = np.isinf(array)
         if infinite.any():
@@ -116,6 +121,24 @@ class Standardizer:
         self.mean_ = as_numpy(state["mean"]).astype(np.float64)
         self.std_ = as_numpy(state["std"]).astype(np.float64)
         return self
+
+
+def _uint8_moments(array: np.ndarray, rows_per_chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std per channel (axis 1) of uint8 data, from exact integer sums.
+
+    Reads ``rows_per_chunk`` rows at a time, so a memory-mapped array larger than memory is
+    never loaded whole (and no float64 copy of it is made).
+    """
+    channels = array.shape[1] if array.ndim > 1 else 1
+    total, squares = np.zeros(channels, np.int64), np.zeros(channels, np.int64)
+    for start in range(0, len(array), rows_per_chunk):
+        block = np.asarray(array[start:start + rows_per_chunk])
+        block = block.reshape(len(block), channels, -1)  # (rows, channels, values)
+        total += block.sum(axis=(0, 2), dtype=np.int64)
+        squares += np.square(block, dtype=np.uint32).sum(axis=(0, 2), dtype=np.int64)  # 255**2 fits in uint32
+    count = array.size // channels
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
 
 
 def _standardizable(array: np.ndarray) -> bool:

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from topnet.data.registry import TABLE_SUFFIXES, image_options, is_manifest
 from topnet.errors import format_message, unknown_name
 from topnet.tune.budget import parse_duration
 from topnet.train.loop import check_precision
@@ -28,10 +29,15 @@ class RunConfig:
     """The settings of one ``topnet run`` (each is a TOML key and a ``--set`` key).
 
     Attributes:
-        data: a dataset name (``fashion-mnist``, ``cifar10``, ``mnist1d``, ...) or a ``.npz`` /
-            ``.csv`` path.
+        data: a dataset name (``fashion-mnist``, ``cifar10``, ``mnist1d``, ...), a folder of
+            images (one subfolder per class), an image manifest, or a ``.csv`` / ``.tsv`` /
+            ``.parquet`` / ``.npz`` path (see docs/data.md).
         data_path: the folder of a named dataset's files (None: the usual places).
-        target: the target column of a CSV file (required there).
+        target: the target column of a table (required there).
+        image_size: the side (or ``[height, width]``) images from a folder are resized to
+            (None: chosen from the data, see `topnet.data.read_image_folder`).
+        image_fit: how a folder's images keep their aspect ratio: ``pad``, ``crop`` or ``stretch``.
+        skip_bad: skip unreadable image files (counted in the report) instead of stopping.
         budget: the wall time of the whole run (``"15m"``, ``"2h"``, seconds); every phase gets
             a share, and time a phase leaves unused goes to the later ones.
         out: the run directory.
@@ -69,6 +75,9 @@ class RunConfig:
     data: str = "fashion-mnist"
     data_path: str | None = None
     target: str | None = None
+    image_size: int | tuple[int, int] | None = None
+    image_fit: str = "pad"
+    skip_bad: bool = False
     budget: str = "15m"
     out: str = "runs/run"
     seed: int = 0
@@ -101,11 +110,15 @@ class RunConfig:
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         check_precision(self.precision)
+        image_options(self.image_size, self.image_fit)  # a bad value fails before anything is written
+        if isinstance(self.image_size, (list, tuple)):  # as config.json holds it, so resume compares equal
+            object.__setattr__(self, "image_size", [int(n) for n in self.image_size])
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
             raise ValueError(format_message("mc_samples", self.mc_samples, "a non-negative int (0: no MC dropout)"))
-        if self.data.lower().endswith(".csv") and not self.target:
+        if self.data.lower().endswith(TABLE_SUFFIXES) and not self.target and not is_manifest(self.data):
             raise ValueError(format_message("target", self.target, f"the column of {self.data!r} to predict",
-                                            "pass --target COLUMN"))
+                                            "pass --target COLUMN (an image manifest needs 'path' and 'label' "
+                                            "columns instead)"))
 
     @property
     def budget_s(self) -> float:

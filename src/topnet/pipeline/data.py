@@ -17,6 +17,9 @@ from topnet.tune.data import DataSpec, data_kind, load_split_standardize, task_o
 
 __all__ = ["RunSplits", "prepare", "data_spec"]
 
+# What `topnet predict` needs to encode new rows as the run's table was encoded.
+TABLE_META = ("numeric_columns", "categorical_columns", "vocabularies", "datetime_columns")
+
 
 @dataclass
 class RunSplits:
@@ -50,7 +53,8 @@ class RunSplits:
 def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
     """The `DataSpec` that gives the search the run's splits (``train_samples``: a subset of train)."""
     return DataSpec(config.data, data_path=config.data_path, target=config.target, valid=config.valid,
-                    blend=config.blend, test=config.test, seed=config.seed, train_samples=train_samples)
+                    blend=config.blend, test=config.test, seed=config.seed, train_samples=train_samples,
+                    image_size=config.image_size, image_fit=config.image_fit, skip_bad=config.skip_bad)
 
 
 def prepare(config: RunConfig) -> RunSplits:
@@ -67,10 +71,14 @@ def prepare(config: RunConfig) -> RunSplits:
         info["class_names"] = list(train.class_names)
     elif task == "classification":
         info["class_names"] = [str(i) for i in range(width)]
+    if meta.get("kind") == "image_folder":  # what `topnet predict` needs to read new images the same way
+        info["images"] = {key: meta.get(key) for key in ("source", "image_size", "fit", "channels")}
+        skipped = [item for _, part in splits.items() for item in part.meta.get("skipped", [])]
+        info["images"]["skipped"] = list({item["path"]: item for item in skipped}.values())  # test/ has its own
+        info["images"]["ignored"] = list(meta.get("ignored", []))
     if kind == "tabular":
         info["feature_names"] = list(meta.get("numeric_columns", [])) + list(meta.get("categorical_columns", []))
         info["target"] = config.target
-        info["csv"] = {key: meta[key] for key in ("numeric_columns", "categorical_columns", "vocabularies")
-                       if key in meta}
+        info["csv"] = {key: meta[key] for key in TABLE_META if key in meta}
     states = {key: {k: np.asarray(v).tolist() for k, v in s.state_dict().items()} for key, s in standardizers.items()}
     return RunSplits(splits, raw_test_x, states, kind, task, width, loss, metrics, info)

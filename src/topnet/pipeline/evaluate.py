@@ -152,7 +152,11 @@ def _examples(data: RunSplits, confidence: np.ndarray) -> dict[str, np.ndarray]:
     if data.kind == "vectors":
         raw = raw.reshape(len(raw), -1)
     order = np.sort(np.argsort(confidence, kind="stable")[:NUM_EXAMPLES])
-    return {"x_sample": raw[order], "sample_index": order}
+    examples = {"x_sample": raw[order], "sample_index": order}
+    paths = data.splits.test.meta.get("paths")
+    if paths is not None:  # a folder of images: the file each least-sure row came from
+        examples["sample_path"] = np.asarray([str(paths[i]) for i in order])
+    return examples
 
 
 def write_ensemble_summary(ensemble: Ensemble, data: RunSplits, out: Path, mc: dict[str, Any]) -> dict[str, Any]:

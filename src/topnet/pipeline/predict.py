@@ -1,12 +1,13 @@
 """``topnet predict``: a finished run's ensemble on new rows or images, with its uncertainty.
 
-`predict_run` reads the inputs (`read_inputs`: ``.npz``, ``.npy``, IDX, or ``.csv`` for runs
-on a CSV table), checks them against the run's ``dataset.json``, applies the run's
+`predict_run` reads the inputs (`read_inputs`: ``.npz``, ``.npy``, IDX; a table file for runs
+on a table; a folder, manifest or image file for runs on a folder of images), checks them against the run's ``dataset.json``, applies the run's
 standardisation (``standardizer.json``, fitted on its train split) and the saved ensemble
 (``ensemble/``, temperature included, as ``Ensemble.combine`` applies it), and returns one
 row per input:
 
-- classification: ``row, class, class_name, confidence, entropy, p_<class name>...``;
+- classification: ``row, [path], class, class_name, confidence, entropy, p_<class name>...``
+  (``path``: the image file, for image inputs);
   ``confidence`` is the largest probability, ``entropy`` the predictive entropy in nats.
 - regression: ``row, prediction, std``; ``std`` is the spread (population std) of the
   members' predictions around each other.
@@ -257,7 +258,9 @@ def predict_run(run_dir: str | os.PathLike, input: Any, *, mc_samples: int = 0, 
     Args:
         run_dir: the directory ``topnet run`` wrote (``--out``).
         input: a ``.npz`` (array ``x``, else ``x_test``, else its only array), ``.npy``, IDX or
-            (for runs on a CSV table) ``.csv`` file; or an array shaped like the run's inputs.
+            (for runs on a table) ``.csv`` / ``.tsv`` / ``.parquet`` file; for runs on a folder
+            of images also a folder, an image manifest or an image file; or an array shaped
+            like the run's inputs.
             Raw values, as the run read its data: the run's standardisation is applied here.
         mc_samples: MC dropout passes for network members with dropout (0: none).
         out: write the table there as CSV (atomically); None: only return it.
@@ -285,7 +288,7 @@ def predict_run(run_dir: str | os.PathLike, input: Any, *, mc_samples: int = 0, 
             raise ValueError(format_message(name, value, "a non-negative int" if name == "mc_samples" else "a positive int"))
     run = Path(run_dir)
     info, scalers = _read_run(run)
-    x, notes = read_inputs(input, info)
+    x, notes, paths = read_inputs(input, info)
     notes += _units_notes(x, scalers)
     resolved = resolve_device(device)
     ensemble = Ensemble.load(run / "ensemble", device=str(resolved))
@@ -299,6 +302,8 @@ def predict_run(run_dir: str | os.PathLike, input: Any, *, mc_samples: int = 0, 
         columns = _classification(ensemble, outputs, per_sample, mc_samples, names)
     else:
         columns = _regression(ensemble, outputs, per_sample, mc_samples)
+    if paths is not None:  # one row per image file: name it next to its row number
+        columns = {"row": columns.pop("row"), "path": np.asarray(paths, dtype=object), **columns}
     predictions = Predictions(columns, ensemble.task_, notes + mc_notes)
     if out is not None:
         predictions.path = Path(out)

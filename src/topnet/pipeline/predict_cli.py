@@ -12,12 +12,15 @@ from typing import Any
 
 __all__ = ["add_predict_parser", "run_predict"]
 
-_EPILOG = """INPUT: a .csv of rows with the training columns (runs on a CSV table; the target column and
-other extra columns are ignored, unseen categories read as missing), or for image and vector
-runs a .npz (array x, else x_test, else its only array), a .npy or an IDX file, shaped
-(rows, *input_shape) as in RUN/dataset.json; raw values, as the run read its data.
+_EPILOG = """INPUT: a .csv / .tsv / .parquet of rows with the training columns (runs on a table; the target
+column and other extra columns are ignored, unseen categories read as missing); for runs on a
+folder of images, a folder (every image in it, recursively), a manifest (.csv / .parquet with a
+path column) or one image file, resized as the run resized its images (unreadable files are
+skipped with a note); or for image and vector runs a .npz (array x, else x_test, else its only
+array), a .npy or an IDX file, shaped (rows, *input_shape) as in RUN/dataset.json; raw values,
+as the run read its data.
 
-Columns: classification: row, class, class_name, confidence, entropy, [mc_std], p_<class>...;
+Columns: classification: row, [path], class, class_name, confidence, entropy, [mc_std], p_<class>...;
 regression: row, prediction, std, [mc_std]. mc_std (with --mc-samples N): the standard
 deviation over N MC dropout samples of the ensemble's probability of the predicted class (of
 its prediction, for regression); members without dropout stay deterministic.
@@ -26,6 +29,7 @@ examples:
   topnet predict --run runs/fm t10k-images-idx3-ubyte.gz --out preds.csv
   topnet predict --run runs/price new_houses.csv --mc-samples 30 --out preds.csv
   topnet predict --run runs/fm images.npz            print the first rows and a summary
+  topnet predict --run runs/photos new_photos/ --out preds.csv   one row per image file
 """
 
 
@@ -35,7 +39,8 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                                    description="Class, probabilities and uncertainty (or value and spread) for each "
                                                "input row or image, from the ensemble of a finished `topnet run`.")
-    parser.add_argument("input", metavar="INPUT", help=".csv (table runs), .npz, .npy or IDX file of inputs")
+    parser.add_argument("input", metavar="INPUT", help="a table (table runs); a folder, manifest or image file (image-folder runs); "
+                        "or a .npz, .npy or IDX file of inputs")
     parser.add_argument("--run", required=True, help="the run directory (topnet run's --out)")
     parser.add_argument("--mc-samples", type=int, default=0,
                         help="MC dropout samples for network members with dropout (default 0: none)")

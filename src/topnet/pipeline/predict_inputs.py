@@ -1,14 +1,17 @@
 """The inputs of ``topnet predict``, read and checked against the run's ``dataset.json``.
 
-Runs on a CSV table take a ``.csv`` file: columns by name, encoded with the run's vocabularies
-(`topnet.data.csv.encode_csv`). Runs on arrays (images, vectors) take a ``.npz`` (array
+Runs on a table take a ``.csv`` / ``.tsv`` / ``.parquet`` file: columns by name, encoded with the
+run's vocabularies (`topnet.data.table.encode_table`). Runs on a folder of images take a folder
+(every image inside, recursively), an image manifest (``.csv`` / ``.parquet`` with a ``path``
+column) or one image file, decoded and resized with the run's own settings
+(``dataset.json["images"]``); they also take arrays as below. Runs on arrays (images, vectors) take a ``.npz`` (array
 ``x``, else ``x_test``, else its only input array; label arrays are ignored), a ``.npy`` or an
 IDX file, or an array. The array must be ``(rows, *input_shape)``; two common variants are
 accepted with a note: no channel axis where the run's has one channel (IDX images
 ``(N, 28, 28)``, MNIST-1D rows ``(N, 40)``), and rows flattened to ``(N, features)``.
 
 Example:
-    >>> x, notes = read_inputs(np.zeros((3, 40), np.float32), {"kind": "vectors", "input_shape": [1, 40]})
+    >>> x, notes, _ = read_inputs(np.zeros((3, 40), np.float32), {"kind": "vectors", "input_shape": [1, 40]})
     >>> x.shape, notes
     ((3, 1, 40), ['added the channel axis: (3, 40) -> (3, 1, 40)'])
 """
@@ -103,15 +106,16 @@ def fit_shape(array: np.ndarray, input_shape: list[int], what: str = "INPUT") ->
 
 
 def _tabular(input: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[str]]:  # noqa: A002
-    from topnet.data.csv import encode_csv
+    from topnet.data.registry import TABLE_SUFFIXES
+    from topnet.data.table_encode import encode_table
 
-    if isinstance(input, np.ndarray) or not str(input).lower().endswith(".csv"):
+    if isinstance(input, np.ndarray) or not str(input).lower().endswith(TABLE_SUFFIXES):
         raise DataError(format_message("INPUT", input if not isinstance(input, np.ndarray) else "an array",
-                                       f"a .csv file with the columns {info.get('feature_names')}",
-                                       "this run was trained on a CSV table"))
+                                       f"a {' / '.join(TABLE_SUFFIXES)} file with the columns {info.get('feature_names')}",
+                                       "this run was trained on a table"))
     if not Path(input).is_file():
-        raise FileNotFoundError(format_message("INPUT", str(input), "an existing .csv file", "check the path"))
-    table = encode_csv(input, info["csv"])
+        raise FileNotFoundError(format_message("INPUT", str(input), "an existing table file", "check the path"))
+    table = encode_table(input, info["csv"])
     target = info.get("target")
     ignored = [name for name in table.meta["ignored_columns"] if name != target]
     notes = [f"ignored columns the run did not train on: {ignored}"] if ignored else []
@@ -121,15 +125,48 @@ def _tabular(input: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], l
     return table.x, notes
 
 
-def read_inputs(input: Any, info: dict[str, Any]) -> tuple[Any, list[str]]:  # noqa: A002 - the CLI's INPUT
-    """The raw inputs for a run: an array ``(rows, *input_shape)`` or a table dict, and notes.
+def _is_image_input(input: Any) -> bool:  # noqa: A002
+    """A folder, an image file or an image manifest (by suffix: the array formats are not)."""
+    from topnet.data.image_decode import IMAGE_SUFFIXES
+    from topnet.data.registry import TABLE_SUFFIXES
+
+    if not isinstance(input, (str, os.PathLike)):
+        return False
+    path = Path(input).expanduser()
+    return path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES + TABLE_SUFFIXES
+
+
+def _images(input: Any, info: dict[str, Any]) -> tuple[np.ndarray, list[str], list[str]]:  # noqa: A002
+    """Decode a folder, manifest or image file with the run's own image settings."""
+    from topnet.data.image_decode import IMAGE_SUFFIXES
+    from topnet.data.image_folder import read_images
+
+    settings = info["images"]
+    path = Path(input).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(format_message("INPUT", str(input), "an existing folder, image file or manifest",
+                                               "check the path"))
+    array, paths, skipped = read_images(path, image_size=tuple(settings["image_size"]), fit=settings["fit"],
+                                        channels=int(settings["channels"]), skip_bad=True)
+    notes = [f"skipped {len(skipped)} unreadable file(s): "
+             + ", ".join(f"{item['path']} ({item['error']})" for item in skipped[:5])] if skipped else []
+    if len(array) == 0:
+        raise DataError(format_message("INPUT", str(input), "at least one readable image file "
+                                       f"({', '.join(IMAGE_SUFFIXES)})", "check the folder"))
+    return array, notes, paths
+
+
+def read_inputs(input: Any, info: dict[str, Any]) -> tuple[Any, list[str], list[str] | None]:  # noqa: A002
+    """The raw inputs for a run: an array ``(rows, *input_shape)`` or a table dict, notes, paths.
 
     Args:
         input: a file path (see the module docstring) or an array.
-        info: the run's ``dataset.json`` (``kind``, ``input_shape``, for tables ``csv``).
+        info: the run's ``dataset.json`` (``kind``, ``input_shape``, for tables ``csv``, for a
+            folder of images ``images``).
 
     Returns:
-        ``(x, notes)``: ``x`` as the run's data was loaded (not yet standardised).
+        ``(x, notes, paths)``: ``x`` as the run's data was loaded (not yet standardised);
+        ``paths`` names each row's image file for image inputs, else None.
 
     Raises:
         DataError: a file of the wrong kind, missing CSV columns, or a shape that does not fit.
@@ -140,8 +177,11 @@ def read_inputs(input: Any, info: dict[str, Any]) -> tuple[Any, list[str]]:  # n
             raise DataError("the run's data: got several named input arrays (dataset.json has no CSV columns); "
                         "expected one input array or a CSV table; predict in Python with "
                         "Ensemble.load(RUN/ensemble) after applying the run's standardizer.json")
-        return _tabular(input, info)
-    if isinstance(input, (str, os.PathLike)):
+        return (*_tabular(input, info), None)
+    paths = None
+    if "images" in info and _is_image_input(input):
+        array, notes, paths = _images(input, info)
+    elif isinstance(input, (str, os.PathLike)):
         array, notes = _read_array_file(Path(input).expanduser())
     else:
         array, notes = np.asarray(input), []
@@ -150,4 +190,4 @@ def read_inputs(input: Any, info: dict[str, Any]) -> tuple[Any, list[str]]:  # n
     if array.ndim < 1 or len(array) == 0:
         raise DataError(format_message("INPUT shape", array.shape, "(rows, *input_shape) with at least one row"))
     array, shaped = fit_shape(array, info["input_shape"])
-    return array, notes + shaped
+    return array, notes + shaped, paths

@@ -11,6 +11,7 @@ import math
 
 from topnet.callbacks import BackupAndRestore, CSVLogger, EarlyStopping, LearningRateScheduler
 from topnet.data import Splits, load, split, standardize
+from topnet.data.registry import image_options
 from topnet.data.tabular import flatten_tabular
 from topnet.errors import format_message
 from topnet.io import save_model
@@ -32,7 +33,8 @@ class TrainConfig:
         data: a dataset name (``fashion-mnist``, ``cifar10``, ``mnist1d``...) or a .npz/.csv path.
         out: the run directory.
         data_path: where the named dataset's files are, when not in the usual places.
-        target: the target column of a CSV file.
+        target: the target column of a table (CSV, Parquet).
+        image_size / image_fit / skip_bad: how a folder of images is read (as in ``topnet run``).
         model: a registered model builder (``topnet.nn.list_models()``); ``auto`` picks
             ``small_convnet`` for images (channels, height, width) and ``mlp`` otherwise.
         epochs / batch_size / optimizer / lr: as in ``topnet.fit``.
@@ -49,6 +51,9 @@ class TrainConfig:
     out: str = "runs/train"
     data_path: str | None = None
     target: str | None = None
+    image_size: int | tuple[int, int] | None = None
+    image_fit: str = "pad"
+    skip_bad: bool = False
     model: str = "auto"
     epochs: int = 3
     batch_size: int = 128
@@ -75,7 +80,8 @@ class TrainConfig:
 
 
 def _prepare(config: TrainConfig) -> tuple[Splits, dict[str, Any]]:
-    splits = load(config.data, path=config.data_path, target=config.target)
+    splits = load(config.data, path=config.data_path, target=config.target,
+                  **image_options(config.image_size, config.image_fit, config.skip_bad))
     splits = split(splits, valid=config.valid, blend=0.0, test=config.test, seed=config.seed)
     splits, standardizers = standardize(splits)
     if config.model != "wide_and_deep":  # it embeds the categorical codes itself

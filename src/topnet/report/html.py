@@ -111,11 +111,24 @@ def _card(title: str, value: str, detail: str) -> str:
             f'<div class="small">{detail}</div></div>')
 
 
+def _images_line(images: Any) -> str:
+    """`` · images from DIR, resized to HxW (pad) · 2 unreadable files skipped`` for a folder of images."""
+    if not isinstance(images, dict):
+        return ""
+    size = "x".join(str(n) for n in images.get("image_size") or [])
+    line = f" · images from {_e(images.get('source', '?'))}, resized to {_e(size)} ({_e(images.get('fit', '?'))})"
+    skipped = images.get("skipped") or []
+    if skipped:
+        shown = ", ".join(_e(item.get("path", "?")) for item in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        line += f' · <span class="note">{len(skipped)} unreadable file{"s" * (len(skipped) > 1)} skipped: {shown}</span>'
+    return line
+
+
 def _headline(run: RunData) -> str:
     data, metrics = run.dataset or {}, run.metrics
     rows = ", ".join(f"{_e(k)} {_e(v)}" for k, v in (data.get("num_rows") or {}).items())
     about = f'<p class="small">{_e(run.task)}{" on " + _e(data["kind"]) + " data" if data.get("kind") else ""}' \
-            f'{" · rows: " + rows if rows else ""}</p>'
+            f'{" · rows: " + rows if rows else ""}{_images_line(data.get("images"))}</p>'
     if metrics is None:
         return about + _missing(run, "Test scores (the run did not finish)", "metrics.json")
     test, single = _scores(metrics.get("test")), _scores(metrics.get("best_single"))
@@ -283,6 +296,9 @@ def _least_sure(run: RunData) -> str:
         shown = [k for k, image in enumerate(images) if image is not None]
         png = plots.least_sure_images([images[k] for k in shown], [labels[k][0] for k in shown],
                                       [labels[k][1] for k in shown], [float(entropy[order[k]]) for k in shown])
+        if "sample_path" in arrays:  # a folder of images: name each row's file
+            where = {int(i): str(p) for i, p in zip(arrays["sample_index"], arrays["sample_path"])}
+            header, rows = header + ["file"], [row + [_e(where.get(int(i), ""))] for i, row in zip(order, rows)]
         return f"<p>{intro} Wrong predictions in red.</p>" + _img(png, "least-sure examples") + _table(header, rows)
     if features is not None:
         columns = list((run.dataset or {}).get("feature_names") or [])

@@ -22,6 +22,7 @@ the ones the report reads (more are allowed). Times are seconds; scores are plai
                           proba_uncalibrated (N, C); regression: y_pred (N,), y_std (N,);
                           x (N, ...) inputs as loaded (before standardisation), or
                           x_sample (K, ...) with sample_index (K,) rows of y_true it belongs to
+                          and, for a folder of images, sample_path (K,) the file of each
 
 Example:
     >>> redact_url("postgresql://alice:s3cret@db.example/optuna")
@@ -51,6 +52,7 @@ class DatasetInfo(TypedDict, total=False):
     feature_names: list[str]       # tabular columns, in input order
     target: str                    # the target column (CSV)
     num_rows: dict[str, int]       # {"train", "valid", "blend", "test"}
+    images: dict[str, Any]         # a folder of images: image_size, fit, channels, source, skipped, ignored
 
 
 class Phase(TypedDict, total=False):
@@ -287,6 +289,6 @@ def _read_predictions(file: Path, notes: dict[str, str]) -> dict[str, np.ndarray
         notes[PREDICTIONS] = f"holds {sorted(arrays)} with {rows} y_true rows; expected y_true and arrays of its length"
         return None
     if len(arrays.get("x_sample", ())) != len(arrays.get("sample_index", ())):
-        arrays.pop("x_sample", None), arrays.pop("sample_index", None)
+        arrays.pop("x_sample", None), arrays.pop("sample_index", None), arrays.pop("sample_path", None)
         notes["x_sample"] = "x_sample and sample_index differ in length; thumbnails left out"
     return arrays

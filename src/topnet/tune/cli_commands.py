@@ -35,9 +35,9 @@ def add_tune_parser(subparsers: Any, name: str = "tune") -> argparse.ArgumentPar
 
     p = subparsers.add_parser(name, help="search hyperparameters and architectures (Optuna)", epilog=_TUNE_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="fashion-mnist", help="dataset name or a .npz / .csv path")
-    p.add_argument("--data-path", default=None, help="directory holding the named dataset's files")
-    p.add_argument("--target", default=None, help="target column (CSV files)")
+    from topnet.cli import add_data_arguments
+
+    add_data_arguments(p, "fashion-mnist")
     p.add_argument("--max-samples", type=int, default=None, help="search on a random subset of this many samples")
     p.add_argument("--valid", type=float, default=0.1, help="validation fraction (model selection)")
     p.add_argument("--blend", type=float, default=0.1, help="blend fraction (the selection-bias check)")
@@ -126,8 +126,11 @@ def run_tune(args: argparse.Namespace) -> int:
     from topnet.tune.space import Fixed
 
     quiet_optuna()
-    spec = DataSpec(args.data, data_path=args.data_path, target=args.target, valid=args.valid, blend=args.blend,
-                    test=args.test, seed=args.seed, max_samples=args.max_samples)
+    from topnet.cli import data_settings
+
+    settings = data_settings(args)
+    spec = DataSpec(settings.pop("data"), **settings, valid=args.valid, blend=args.blend, test=args.test,
+                    seed=args.seed, max_samples=args.max_samples)
     space = args.space
     if args.set:  # fixing parameters needs the space, and the default space needs the data's kind
         space = resolve_space(space, prepare_splits(spec)[0] if space is None else None)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from topnet.data import Dataset, Splits, flatten_tabular, load, split, standardize
+from topnet.data.registry import image_options
 from topnet.errors import format_message
 from topnet.seeding import derive_seed
 
@@ -27,7 +28,8 @@ class DataSpec:
     """Where a search's data comes from and how it is split.
 
     Args:
-        data: a dataset name (``fashion-mnist``, ``mnist1d``, ...) or a ``.npz`` / ``.csv`` path.
+        data: a dataset name (``fashion-mnist``, ``mnist1d``, ...), a folder of images, or a
+            ``.npz`` / ``.csv`` / ``.parquet`` path.
         data_path: the folder holding a named dataset's files (None: the usual places).
         target: the target column of a CSV file.
         valid / blend / test: fractions of the training pool (``test`` only when the dataset
@@ -36,6 +38,8 @@ class DataSpec:
         max_samples: use a random subset of this many samples of the pool (quick searches).
         train_samples: after splitting, train on a random subset of this many train rows
             (valid and blend stay whole: a cheaper search that is scored like the full one).
+        image_size / image_fit / skip_bad: how a folder of images is read (see
+            `topnet.data.read_image_folder`: ``image_size``, ``fit``, ``skip_bad``).
 
     Example:
         >>> DataSpec.from_dict(DataSpec("mnist1d", max_samples=500).to_dict()).max_samples
@@ -51,9 +55,17 @@ class DataSpec:
     seed: int = 0
     max_samples: int | None = None
     train_samples: int | None = None
+    image_size: int | tuple[int, int] | None = None
+    image_fit: str = "pad"
+    skip_bad: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def load(self) -> Splits:
+        """The data as `topnet.data.load` gives it, with the image options that were set."""
+        return load(self.data, path=self.data_path, target=self.target,
+                    **image_options(self.image_size, self.image_fit, self.skip_bad))
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> DataSpec:
@@ -71,7 +83,7 @@ def load_split_standardize(spec: DataSpec) -> tuple[Splits, dict[str, Any], Any]
         ``(splits with test, {input: Standardizer}, the test inputs as loaded)``; ``topnet run``
         keeps test for its one final evaluation, a search drops it (`prepare_splits`).
     """
-    splits = load(spec.data, path=spec.data_path, target=spec.target)
+    splits = spec.load()
     if spec.max_samples is not None:
         pool = splits.train
         if not 0 < spec.max_samples <= len(pool):
