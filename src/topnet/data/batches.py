@@ -7,6 +7,7 @@ workers, no copies between host and device once the data is on the device.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
@@ -47,7 +48,11 @@ def _as_tensor(value: Any) -> torch.Tensor:
                                        "numeric arrays", "convert strings/categories to numbers first"))
     if array.dtype == np.float64:
         array = array.astype(np.float32)  # torch's default dtype; float64 would make models fail on dtype
-    return torch.from_numpy(np.ascontiguousarray(array))
+    if isinstance(array, np.memmap) and not array.flags.writeable:  # a read-only cache: shared, never written
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.ascontiguousarray(array))  # no copy of a contiguous array, memory maps included
 
 
 def to_tensors(tree: Any, device: torch.device | str | None = None) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from topnet.data.on_disk import take_rows
 from topnet.errors import DataError
 
 __all__ = ["Dataset", "Splits"]
@@ -40,7 +41,7 @@ def _as_arrays(value: Any, what: str) -> Arrays:
 def _as_array(value: Any, what: str) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch.Tensor
         value = value.detach().cpu().numpy()
-    array = np.asarray(value)
+    array = value if isinstance(value, np.memmap) else np.asarray(value)  # a memory map stays one (on disk)
     if array.ndim == 0:
         raise DataError(f"{what}: got a scalar; expected an array with samples on axis 0")
     return array
@@ -58,8 +59,8 @@ def _take(value: Arrays | None, indices: np.ndarray) -> Arrays | None:
     if value is None:
         return None
     if isinstance(value, dict):
-        return {key: array[indices] for key, array in value.items()}
-    return value[indices]
+        return {key: take_rows(array, indices) for key, array in value.items()}
+    return take_rows(value, indices)  # rows of a large memory map stay on disk
 
 
 def _is_integer(array: np.ndarray) -> bool:

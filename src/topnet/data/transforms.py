@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from topnet.data.dataset import Dataset, Splits
+from topnet.data.on_disk import map_rows
 from topnet.errors import DataError, format_message
 
 __all__ = ["Standardizer", "standardize", "RandomFlip", "RandomTranslate", "PadAndCrop", "Cutout",
@@ -98,9 +99,14 @@ class Standardizer:
             std = torch.as_tensor(self.std_, dtype=torch.float32, device=x.device).reshape(shape)
             out = (x.to(torch.float32) - mean) / std
             return torch.where(torch.isnan(out), torch.zeros_like(out), out)
-        array = np.asarray(x, dtype=np.float32)
-        out = (array - self.mean_.astype(np.float32).reshape(shape)) / self.std_.astype(np.float32).reshape(shape)
-        return np.where(np.isnan(out), np.float32(0), out).astype(np.float32)
+        mean, std = self.mean_.astype(np.float32).reshape(shape), self.std_.astype(np.float32).reshape(shape)
+
+        def scale(block: np.ndarray) -> np.ndarray:
+            out = (np.asarray(block, dtype=np.float32) - mean) / std
+            return np.where(np.isnan(out), np.float32(0), out).astype(np.float32)
+
+        on_disk = map_rows(x, scale, np.float32)  # a large memory map: the result stays on disk too
+        return on_disk if on_disk is not None else scale(x)
 
     def fit_transform(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """`fit` then `transform` the same ``x``."""

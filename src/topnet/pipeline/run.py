@@ -293,9 +293,11 @@ def _lightgbm_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: P
                     records: dict[str, dict[str, Any]]) -> Any:
     from topnet.ensemble.members import load_member
 
-    if not config.lightgbm:
+    on_disk = isinstance(data.splits.train.x, np.memmap)  # its float64 design matrix would not fit in memory
+    if not config.lightgbm or on_disk:
         if not state.done("lightgbm"):
-            plan.skip("lightgbm", "lightgbm = false")
+            plan.skip("lightgbm", "lightgbm = false" if not config.lightgbm else
+                      "the training images are larger than a quarter of memory and stay on disk")
         return None
     folder = out / "models" / "lightgbm"
     if state.done("lightgbm"):
