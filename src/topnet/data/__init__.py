@@ -1,5 +1,5 @@
-"""Getting arrays in: readers (IDX, CIFAR, npz, CSV), named datasets, splits, standardisation
-and batched augmentation.
+"""Getting arrays in: readers (IDX, CIFAR, npz, tables through pyarrow, folders of images through
+Pillow), named datasets, splits, standardisation and batched augmentation.
 
 Example (``load("fashion-mnist")`` gives a `Splits` like ``data`` here, with its own test set):
     >>> import numpy as np
@@ -16,6 +16,8 @@ from topnet.data.idx import read_idx, write_idx
 from topnet.data.npz import read_npz
 from topnet.data.registry import datasets_status, load
 from topnet.data.splits import split
+from topnet.data.table import read_table
+from topnet.data.table_encode import encode_table
 from topnet.data.transforms import (
     Compose,
     Cutout,
@@ -45,6 +47,10 @@ __all__ = [
     "read_cifar",
     "read_npz",
     "read_csv",
+    "read_table",
+    "encode_table",
+    "read_image_folder",
+    "read_images",
     "Standardizer",
     "standardize",
     "RandomFlip",
@@ -54,3 +60,13 @@ __all__ = [
     "Compose",
     "translate",
 ]
+
+
+def __getattr__(name: str):  # folders of images need Pillow: imported on first use, not with topnet.data
+    if name in ("read_image_folder", "read_images"):
+        try:
+            from topnet.data import image_folder
+        except ImportError as error:
+            raise ImportError(f"{name} needs Pillow ({error}); install it with: pip install 'topnet[images]'") from None
+        return getattr(image_folder, name)
+    raise AttributeError(f"module 'topnet.data' has no attribute {name!r}")

@@ -48,7 +48,7 @@ def _as_tensor(value: Any) -> torch.Tensor:
                                        "numeric arrays", "convert strings/categories to numbers first"))
     if array.dtype == np.float64:
         array = array.astype(np.float32)  # torch's default dtype; float64 would make models fail on dtype
-    if isinstance(array, np.memmap) and not array.flags.writeable:  # a read-only cache: shared, never written
+    if not array.flags.writeable:  # e.g. a read-only memory map of the image cache: shared, never written
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             return torch.from_numpy(np.ascontiguousarray(array))
