@@ -13,8 +13,10 @@ side and in alternating order, each loader in a fresh subprocess:
 Peak memory is the child's ``ru_maxrss`` minus that of a child that only imported the same
 modules. A child's ``ru_maxrss`` starts at its parent's resident size (Linux records the
 pre-``exec`` high-water mark), so the parent imports nothing heavy: the table is written and the
-machine line made in children too; call `bench_tables` from a small process. Printed per loader: median [min-max] seconds and peak MiB, and the size of what it
-returns; the last line gives read_csv / pyarrow (time) and read_csv's peak / its final arrays.
+machine line made in children too; call `bench_tables` from a small process.
+
+Printed per loader: median [min-max] seconds and peak MiB, and the size of what it returns; the
+last line gives read_csv / pyarrow (time) and read_csv's peak / its final arrays.
 
     python bench/ingest_tables.py --rows 200000 --repeats 1     # smoke test
     python bench/ingest_tables.py                               # 1M rows, 3 repeats

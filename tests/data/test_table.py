@@ -127,7 +127,8 @@ def test_free_text_is_refused_naming_the_column_and_ignore_or_categorical_take_i
     assert "categorical" not in skipped.x and skipped.meta["numeric_columns"] == ["units"]
     forced = read_table(tmp_path / "t.csv", target="y", categorical=["note"])
     assert len(forced.meta["vocabularies"]["note"]) == 11
-    assert read_table(tmp_path / "t.csv", target="note", ignore=["units"]).task == "classification"  # a target is never text
+    as_target = read_table(tmp_path / "t.csv", target="note", ignore=["units"])  # a target is never text
+    assert as_target.task == "classification" and len(as_target.class_names) == 10
 
 
 def test_unknown_column_in_ignore_suggests_the_nearest(tmp_path):

@@ -169,12 +169,8 @@ def _features(path: Path, table: Columns, features: list[str], forced: set[str],
             numeric.update({f"{name}_{feature}": array for feature, array in derived.items()})
             meta["datetime_columns"][name] = kind
         else:
-            text = None if name in forced else looks_like_text(values)
-            if text:
-                raise DataError(f"{path}: column {name!r} looks like free text ({text[0]} distinct values in "
-                                f"{text[1]} rows, median length {text[2]:g} characters); text columns are not "
-                                f"supported yet; drop it, skip it with ignore=[{name!r}], or force category codes "
-                                f"with categorical=[{name!r}]")
+            if name not in forced:
+                _refuse_text(path, name, values)
             meta["vocabularies"][name], codes[name] = vocabulary(values, min_frequency, max_categories)
     meta["numeric_columns"], meta["categorical_columns"] = list(numeric), list(codes)
     x = {}
@@ -183,6 +179,15 @@ def _features(path: Path, table: Columns, features: list[str], forced: set[str],
     if codes:
         x["categorical"] = np.stack([codes.pop(name) for name in meta["categorical_columns"]], axis=1)  # (n, m)
     return x, meta
+
+
+def _refuse_text(path: Path, name: str, strings: Any) -> None:
+    """DataError when the column reads as free text (`looks_like_text`)."""
+    text = looks_like_text(strings)
+    if text:
+        raise DataError(f"{path}: column {name!r} looks like free text ({text[0]} distinct values in {text[1]} rows, "
+                        f"median length {text[2]:g} characters); text columns are not supported yet; drop it, skip "
+                        f"it with ignore=[{name!r}], or force category codes with categorical=[{name!r}]")
 
 
 def stack_floats(columns: dict[str, np.ndarray | None], table: Columns) -> np.ndarray:
@@ -231,8 +236,9 @@ def _target(path: Path, table: Columns, name: str, missing: set[str], task: str 
         strings = distinct_strings(column, missing)
         floats, absent = parse_floats(strings), strings.codes < 0
     if absent.any():
-        raise DataError(f"{path}: target {name!r} is missing on {int(absent.sum())} rows (first on "
-                        f"{table.where(int(np.argmax(absent)))}); expected a value on every row; drop or fill those rows")
+        first = table.where(int(np.argmax(absent)))
+        raise DataError(f"{path}: target {name!r} is missing on {int(absent.sum())} rows (first on {first}); "
+                        "expected a value on every row; drop or fill those rows")
     labels = None if floats is None else np.sort(pc.unique(pa.array(floats)).to_numpy())
     if task is None:
         integral = labels is not None and bool(np.all(np.mod(labels, 1) == 0))

@@ -74,7 +74,8 @@ def _sources(meta: dict) -> tuple[list[str], dict[str, str]]:
 def encode_file(path: Path, fmt: str, delimiter: str, meta: dict, missing_values: Sequence[str]) -> Dataset:
     """`encode_table` once the format is known (`encode_csv` calls it with ``fmt="csv"``)."""
     require_pyarrow()
-    numeric_columns, categorical_columns = list(meta.get("numeric_columns", [])), list(meta.get("categorical_columns", []))
+    numeric_columns = list(meta.get("numeric_columns", []))
+    categorical_columns = list(meta.get("categorical_columns", []))
     if not numeric_columns and not categorical_columns:
         raise DataError(f"meta: got keys {sorted(meta)}; expected numeric_columns and/or categorical_columns, as in "
                         "read_table's Dataset.meta")

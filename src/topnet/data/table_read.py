@@ -166,7 +166,8 @@ def _read_csv(path: Path, delimiter: str, header: list[str], include: Sequence[s
     import pyarrow.csv as pcsv
 
     as_strings = pa.dictionary(pa.int32(), pa.string())
-    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=_has_quotes(path), invalid_row_handler=_skip_blank)
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=_has_quotes(path),
+                              invalid_row_handler=_skip_blank)
     convert = dict(include_columns=list(include), null_values=_spellings(missing_values), true_values=[],
                    false_values=[], strings_can_be_null=False)
     read = dict(column_names=header, skip_rows=1)
@@ -213,7 +214,7 @@ def _fixed_type(type_: Any, as_strings: Any) -> Any:
 
 
 def _skip_blank(row: Any) -> str:
-    """pyarrow's invalid-row handler: skip a line of one blank field (``  `` or ``""``), stop on any other ragged row."""
+    """pyarrow's invalid-row handler: skip a line of one blank field (spaces, ``""``), stop on other ragged rows."""
     return "skip" if row.actual_columns == 1 and not row.text.strip().strip('"').strip() else "error"
 
 

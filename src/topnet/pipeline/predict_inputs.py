@@ -121,7 +121,8 @@ def _tabular(input: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], l
     notes = [f"ignored columns the run did not train on: {ignored}"] if ignored else []
     for column, values in table.meta["unseen_categories"].items():
         shown = values[:5] + (["..."] if len(values) > 5 else [])
-        notes.append(f"column {column!r}: values not seen in training {shown} read as '<missing>'")
+        code = "<other>" if "<other>" in info["csv"]["vocabularies"].get(column, ()) else "<missing>"
+        notes.append(f"column {column!r}: values not seen in training {shown} read as {code!r}")
     return table.x, notes
 
 
