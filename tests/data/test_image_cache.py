@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from topnet.data import image_cache
+from topnet.data import image_cache, image_folder
+from topnet.data.image_decode import decode_image, read_header
 from topnet.data.image_folder import read_image_folder, read_images
 
 
 def _image(path, seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.random.default_rng(seed).integers(0, 256, (8, 12, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _gray(path, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (8, 12), dtype=np.uint8), "L").save(path)
     return path
 
 
@@ -32,15 +39,15 @@ def _pixels(path):
 
 @pytest.fixture
 def decoded(monkeypatch):
-    """The files decode_image was called on (in this process: num_workers=1)."""
+    """The files decoded (in this process: num_workers=1)."""
     calls = []
-    original = image_cache.decode_image
+    original = image_cache._decode_file
 
     def counting(path, *args):
         calls.append(os.path.basename(os.fspath(path)))
         return original(path, *args)
 
-    monkeypatch.setattr(image_cache, "decode_image", counting)
+    monkeypatch.setattr(image_cache, "_decode_file", counting)
     return calls
 
 
@@ -156,6 +163,70 @@ def test_a_corrupt_headers_file_is_rebuilt(tmp_path):
     again = read_image_folder(root, cache_dir=cache, num_workers=1).train
     assert again.meta["image_size"] == [12, 12]
     np.testing.assert_array_equal(again.x, first.x)
+
+
+def _check_decoded(train, root, channels):
+    for row, path in enumerate(train.meta["paths"]):
+        np.testing.assert_array_equal(train.x[row], decode_image(root / path, (8, 12), "pad", channels))
+
+
+def test_a_sample_that_misses_the_only_colour_image_still_gives_three_channels(tmp_path, decoded, monkeypatch):
+    monkeypatch.setattr(image_folder, "SAMPLE_SIZE", 1)
+    root, cache = tmp_path / "photos", tmp_path / "cache"
+    paths = [f"{name}/{i}.png" for name in ("cat", "dog") for i in range(3)]
+    colour = next(path for i, path in enumerate(paths) if i not in image_folder._sample(paths, 1))
+    for seed, path in enumerate(paths):
+        (_image if path == colour else _gray)(root / path, seed)
+    train = _load(root, cache)
+    assert train.meta["channels"] == 3 and train.x.shape == (6, 3, 8, 12)
+    assert len(decoded) == 12  # guessed 1 channel from the gray sample, then decoded again with 3
+    _check_decoded(train, root, 3)
+    decoded.clear()
+    again = _load(root, cache)
+    assert decoded == [] and again.meta == train.meta
+    os.remove(root / colour)
+    gray = _load(root, cache)
+    assert decoded == [] and gray.meta["channels"] == 1  # every row copied from the 1-channel cache
+    _check_decoded(gray, root, 1)
+
+
+def test_a_colour_image_that_fails_to_decode_does_not_make_three_channels(tmp_path, decoded):
+    root, cache = tmp_path / "photos", tmp_path / "cache"
+    for i, name in enumerate(("cat", "dog")):
+        _gray(root / name / "0.png", seed=i)
+    data = _image(root / "dog" / "cut.png", seed=3).read_bytes()
+    (root / "dog" / "cut.png").write_bytes(data[:len(data) // 2])  # its header says RGB; its pixels fail
+    train = _load(root, cache, skip_bad=True)
+    assert train.meta["channels"] == 1 and [item["path"] for item in train.meta["skipped"]] == ["dog/cut.png"]
+    _check_decoded(train, root, 1)
+
+
+def _every_kind(folder):
+    """One file of each mode and path through the decoder: gray, alpha, palette, bilevel, 16-bit,
+    float, an EXIF-rotated JPEG and a JPEG large enough for the draft."""
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    images = {"l.png": Image.fromarray(rgb[:30, :40, 0]), "la.png": Image.fromarray(rgb[:30, :40, :2]),
+              "rgb.png": Image.fromarray(rgb[:30, :40]),
+              "rgba.png": Image.fromarray(np.dstack([rgb[:30, :40], rgb[:30, :40, :1]])),
+              "p.png": Image.fromarray(rgb[:30, :40]).convert("P", palette=Image.Palette.ADAPTIVE, colors=8),
+              "b.png": Image.fromarray(rgb[:30, :40, 0]).convert("1"),
+              "i16.png": Image.fromarray(rgb[:30, :40, 0].astype(np.uint16) * 257),
+              "f.tif": Image.fromarray(rgb[:30, :40, 0].astype(np.float32) * 1.5), "big.jpg": Image.fromarray(rgb)}
+    for name, image in images.items():
+        image.save(folder / name)
+    Image.fromarray(rgb[:30, :40]).save(folder / "turned.jpg", exif=exif)
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize("fit", ["pad", "crop", "stretch"])
+def test_the_workers_decode_is_decode_image_and_its_gray_flag_read_headers(tmp_path, fit):
+    for path in _every_kind(tmp_path):
+        for channels in (1, 3):
+            pixels, gray = image_cache._decode_file(str(path), (8, 12), fit, channels)
+            np.testing.assert_array_equal(pixels, decode_image(path, (8, 12), fit, channels), err_msg=path.name)
+            assert gray is read_header(path)[2], path.name
 
 
 def test_bad_files_are_remembered_and_not_decoded_again(tmp_path, decoded):

@@ -3,6 +3,7 @@
 Images are tiny (8x12) and written in the test; pixels are checked against Pillow's own decoding
 of the file each row names. The cache itself is tested in test_image_cache.py.
 """
+import hashlib
 import os
 
 import numpy as np
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from topnet.data import image_cache, image_folder
 from topnet.data.dataset import Splits
 from topnet.data.image_folder import read_image_folder, read_images
 from topnet.errors import DataError
@@ -95,6 +97,48 @@ def test_channels_are_one_only_when_every_image_is_gray(tmp_path):
     assert mixed.meta["channels"] == 3
     row = mixed.meta["paths"].index("cat/0.png")
     np.testing.assert_array_equal(mixed.x[row], np.repeat(_pixels(root / "cat" / "0.png", "L"), 3, axis=0))
+
+
+def _hashed_sample(paths, size):
+    """The documented pick, written out: the ``size`` paths with the smallest BLAKE2b of "0:" + path."""
+    return sorted(paths, key=lambda path: hashlib.blake2b(f"0:{path}".encode(), digest_size=8).digest())[:size]
+
+
+def test_the_sample_is_fixed_by_the_seed_and_each_path():
+    paths = [f"c{i % 3}/{i}.png" for i in range(50)]
+    picked = {paths[i] for i in image_folder._sample(paths, 10)}
+    assert picked == set(_hashed_sample(paths, 10))
+    assert {paths[::-1][i] for i in image_folder._sample(paths[::-1], 10)} == picked  # order does not matter
+    grown = paths + ["c0/new.png"]
+    assert len(picked - {grown[i] for i in image_folder._sample(grown, 10)}) <= 1
+    assert sorted(image_folder._sample(paths[:3], 10)) == [0, 1, 2]
+
+
+def test_default_image_size_is_the_median_over_the_sample_and_only_its_headers_are_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folder, "SAMPLE_SIZE", 3)
+    root = tmp_path / "sizes"
+    paths = [f"{'ab'[i % 2]}/{i}.png" for i in range(7)]
+    sampled = _hashed_sample(paths, 3)
+    small, large = iter([10, 12, 14, 16]), iter([40, 42, 44])  # every file: median 16; the sample: 42
+    for path in paths:
+        _image(root / path, size=(next(large if path in sampled else small), 8))  # (width, height)
+    opened = []
+    original = image_cache.read_header
+    monkeypatch.setattr(image_cache, "read_header", lambda file: opened.append(file) or original(file))
+    train = read_image_folder(root, num_workers=1).train
+    assert train.meta["image_size"] == [42, 42] and len(train) == 7
+    assert sorted(os.path.relpath(file, root) for file in opened) == sorted(sampled)
+
+
+def test_a_sample_of_unreadable_files_falls_back_to_every_header(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folder, "SAMPLE_SIZE", 1)
+    root = _folder(tmp_path / "photos", per_class=3)
+    paths = [f"{name}/{i}.png" for name in ("cat", "dog") for i in range(3)]
+    sampled = _hashed_sample(paths, 1)[0]
+    (root / sampled).write_text("not an image")
+    train = read_image_folder(root, skip_bad=True).train
+    assert train.meta["image_size"] == [12, 12] and train.meta["channels"] == 3
+    assert [item["path"] for item in train.meta["skipped"]] == [sampled]
 
 
 def test_predefined_split_folders(tmp_path):

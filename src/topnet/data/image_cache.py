@@ -1,12 +1,15 @@
 """The on-disk cache of decoded images: each file is decoded once, then read from a uint8 file.
 
-Layout: ``<cache_dir>/<source name>-<hash of its absolute path>/`` holds ``headers.json`` (each
-file's width, height and gray flag, for choosing the default size and channels) and, per
-``(image_size, fit, channels)``, an index ``<h>x<w>-<fit>-<c>ch.json`` and the pixels it names,
-``<h>x<w>-<fit>-<c>ch-<token>.u8``: raw ``(rows, channels, height, width)`` uint8. Every file's
-rows are keyed by ``(path, size in bytes, mtime_ns)``: a changed or added file is decoded alone,
-rows of unchanged files are copied from the previous pixels file, removed files are dropped.
-Files that failed to decode are remembered too, so a second load opens no image at all.
+Layout: ``<cache_dir>/<source name>-<hash of its absolute path>/`` holds ``headers.json`` (the
+width, height and gray flag of the files whose headers were read: the sample that chooses the
+default size and channels) and, per ``(image_size, fit, channels)``, an index
+``<h>x<w>-<fit>-<c>ch.json`` and the pixels it names, ``<h>x<w>-<fit>-<c>ch-<token>.u8``: raw
+``(rows, channels, height, width)`` uint8. Every file's rows are keyed by ``(path, size in bytes,
+mtime_ns)``: a changed or added file is decoded alone, rows of unchanged files are copied from
+the previous pixels file, removed files are dropped. The index also lists the rows whose file is
+in colour (read from the image's mode while decoding, at no extra cost), so the caller learns
+whether every image is grayscale without a pass over the headers. Files that failed to decode
+are remembered too, so a second load opens no image at all.
 
 Writes never leave a cache that reads as valid but is wrong: pixels go to a new file under a
 fresh token, the index (written to a temporary file, then ``os.replace``) is the last step and
@@ -21,9 +24,9 @@ Example:
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> Image.new("L", (4, 4), 7).save(folder / "a.png")
     >>> files = [image_file("a.png", folder / "a.png")]
-    >>> pixels, kept, errors = decode_cached(files, folder / "cache", (2, 2), "pad", 1, num_workers=1)
-    >>> pixels.shape, pixels[0, 0].tolist(), kept, errors
-    ((1, 1, 2, 2), [[7, 7], [7, 7]], [0], {})
+    >>> pixels, kept, errors, all_gray = decode_cached(files, folder / "cache", (2, 2), "pad", 1, num_workers=1)
+    >>> pixels.shape, pixels[0, 0].tolist(), kept, errors, all_gray
+    ((1, 1, 2, 2), [[7, 7], [7, 7]], [0], {}, True)
 """
 from __future__ import annotations
 
@@ -42,14 +45,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from PIL import Image, ImageOps
 
-from topnet.data.image_decode import decode_image, read_header
+from topnet.data.image_decode import _draft, _fit, _is_gray, _orientation, _to_channels, read_header
 
 __all__ = ["ImageFile", "image_file", "default_cache_dir", "cache_folder", "cpu_count", "read_headers",
            "decode_cached"]
 
 log = logging.getLogger(__name__)
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: indexes list their colour rows
 _MIN_FILES_PER_WORKER = 32  # fewer files than this per worker: decode in this process
 _MAX_CHUNK = 256  # files per task handed to a worker
 _STALE_S = 3600  # an unreferenced pixels or temporary file this old was left by a killed load
@@ -126,20 +130,40 @@ def _header_chunk(files: list[str]) -> list[tuple[int, int, bool] | str]:
     return results
 
 
+def _decode_file(file: str, image_size: tuple[int, int], fit: str, channels: int) -> tuple[np.ndarray, bool]:
+    """`decode_image`'s ``(channels, height, width)`` pixels and `read_header`'s gray flag, from one
+    ``Image.open``: the same steps as `decode_image`, which returns no mode (a second open to
+    read it would add about a third to the decode). The caller has checked ``image_size``,
+    ``fit`` and ``channels``."""
+    with Image.open(file) as image:
+        gray = _is_gray(image.mode)
+        _draft(image, image_size, fit)
+        image.load()  # decode everything now: a truncated file raises here
+        if _orientation(image) != 1:
+            image = ImageOps.exif_transpose(image)
+        image = _to_channels(image, channels)
+        pixels = _fit(image, image_size, fit)  # (height, width) or (height, width, 3)
+    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
+
+
 def _decode_chunk(tasks: list[tuple[int, str]], data: str, shape: tuple[int, ...], image_size: tuple[int, int],
-                  fit: str, channels: int) -> list[tuple[int, str]]:
-    """Decode ``(row, file)`` tasks straight into the pixels file; returns ``(row, error)`` failures."""
+                  fit: str, channels: int) -> list[tuple[dict[int, str], list[int]]]:
+    """Decode ``(row, file)`` tasks straight into the pixels file; returns ``[({row: error}, colour
+    rows)]`` (one pair, so that `_map_chunks` gives one per chunk)."""
     mapped = np.memmap(data, np.uint8, "r+", shape=shape)  # (rows, channels, height, width)
     pixels = mapped.view(np.ndarray)  # the same memory; plain ndarray indexing is ~5x faster per row
-    failures = []
+    failures, colour = {}, []
     for row, file in tasks:
         try:
-            pixels[row] = decode_image(file, image_size, fit, channels)
+            pixels[row], gray = _decode_file(file, image_size, fit, channels)
         except Exception as error:  # noqa: BLE001 - a bad file is reported, the others still decode
-            failures.append((row, _error(error)))
+            failures[row] = _error(error)
+        else:
+            if not gray:
+                colour.append(row)
     mapped.flush()
     del pixels, mapped
-    return failures
+    return [(failures, colour)]
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -160,7 +184,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def read_headers(files: list[ImageFile], folder: Path, num_workers: int) -> list[tuple[int, int, bool] | str]:
-    """``(width, height, is_gray)`` of each file, or its error text; cached in ``headers.json``."""
+    """``(width, height, is_gray)`` of each file, or its error text; cached in ``headers.json``,
+    which then holds these files only."""
     known = (_read_json(folder / "headers.json") or {}).get("files", {})
     results: list[Any] = [None] * len(files)
     for i, file in enumerate(files):
@@ -184,6 +209,7 @@ def _read_index(path: Path, settings: dict, row_bytes: int) -> dict | None:
         if index is None or any(index[key] != value for key, value in settings.items()):
             return None
         rows, bad = [tuple(r) for r in index["rows"]], {tuple(b[:3]): str(b[3]) for b in index["bad"]}
+        colour = {int(row) for row in index["colour"]}
         name = index["data"]
         if rows and not (isinstance(name, str) and name.startswith(f"{path.stem}-") and name.endswith(".u8")
                          and name == os.path.basename(name)):  # only ever a pixels file beside the index
@@ -194,7 +220,7 @@ def _read_index(path: Path, settings: dict, row_bytes: int) -> dict | None:
     except (KeyError, TypeError, ValueError, IndexError, OSError) as error:
         log.info("ignoring the cache index %s (%s); rebuilding it", path, error)
         return None
-    return {"rows": rows, "bad": bad, "data": data}
+    return {"rows": rows, "bad": bad, "colour": colour, "data": data}
 
 
 def _open(data: Path | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -246,13 +272,14 @@ def _remove_stale(folder: Path, stem: str, keep: str | None, old: Path | None) -
 
 
 def decode_cached(files: list[ImageFile], folder: Path, image_size: tuple[int, int], fit: str, channels: int,
-                  num_workers: int) -> tuple[np.ndarray, list[int], dict[int, str]]:
+                  num_workers: int) -> tuple[np.ndarray, list[int], dict[int, str], bool]:
     """Decode ``files`` into the cache at ``folder``, decoding only those not cached yet.
 
     Returns:
-        ``(pixels, kept, errors)``: a read-only ``(len(kept), channels, height, width)`` uint8
-        memmap; the indices into ``files`` of its rows, in order; ``{index: error}`` for files
-        that could not be decoded.
+        ``(pixels, kept, errors, all_gray)``: a read-only ``(len(kept), channels, height,
+        width)`` uint8 memmap; the indices into ``files`` of its rows, in order; ``{index:
+        error}`` for files that could not be decoded; whether every decoded file is grayscale
+        (by its mode, as `read_header` tells).
     """
     stem = f"{image_size[0]}x{image_size[1]}-{fit}-{channels}ch"
     row_shape = (channels, *image_size)
@@ -261,30 +288,34 @@ def decode_cached(files: list[ImageFile], folder: Path, image_size: tuple[int, i
     errors = {i: old["bad"][f.key] for i, f in enumerate(files) if old and f.key in old["bad"]}
     plan = [i for i in range(len(files)) if i not in errors]  # the rows of the new pixels file, in order
     if old and [files[i].key for i in plan] == old["rows"]:
-        return _open(old["data"], (len(plan), *row_shape)), plan, errors
+        return _open(old["data"], (len(plan), *row_shape)), plan, errors, not old["colour"]
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / f"{stem}-{uuid.uuid4().hex[:12]}.u8"  # new pixels: no index points here until it is complete
     try:
-        failures = _fill(data, [files[i] for i in plan], old, row_shape, (image_size, fit, channels), num_workers)
+        failures, colour = _fill(data, [files[i] for i in plan], old, row_shape, (image_size, fit, channels),
+                                 num_workers)
     except BaseException:
         data.unlink(missing_ok=True)
         raise
     errors.update({plan[row]: error for row, error in failures.items()})
-    kept = [i for row, i in enumerate(plan) if row not in failures]
+    rows = [row for row in range(len(plan)) if row not in failures]  # rows of the file once compacted
+    kept = [plan[row] for row in rows]
     if not kept:
         data.unlink()
     _write_json(folder / f"{stem}.json", {"version": INDEX_VERSION, **settings, "data": data.name if kept else None,
                                           "rows": [files[i].key for i in kept],
+                                          "colour": [j for j, row in enumerate(rows) if row in colour],
                                           "bad": [[*files[i].key, error] for i, error in sorted(errors.items())]})
     _remove_stale(folder, stem, data.name, old["data"] if old else None)
-    return _open(data if kept else None, (len(kept), *row_shape)), kept, errors
+    return _open(data if kept else None, (len(kept), *row_shape)), kept, errors, not colour
 
 
 def _fill(data: Path, files: list[ImageFile], old: dict | None, row_shape: tuple[int, ...], settings: tuple,
-          num_workers: int) -> dict[int, str]:
+          num_workers: int) -> tuple[dict[int, str], set[int]]:
     """Write one row per file to ``data``: copied from the ``old`` pixels when cached, else decoded.
 
-    Returns ``{row: error}`` for files that failed; their rows are cut out of the file.
+    Returns ``({row: error}, colour rows)``: files that failed (their rows are cut out of the
+    file) and the rows whose file is in colour, both numbered before that cut.
     """
     shape = (len(files), *row_shape)
     with open(data, "wb") as handle:
@@ -293,8 +324,13 @@ def _fill(data: Path, files: list[ImageFile], old: dict | None, row_shape: tuple
     reused = [(row, old_rows[file.key]) for row, file in enumerate(files) if file.key in old_rows]
     if reused:
         _copy_rows(old["data"], (len(old["rows"]), *row_shape), data, shape, reused)
+    colour = {row for row, old_row in reused if old_row in old["colour"]}
     tasks = [(row, file.file) for row, file in enumerate(files) if file.key not in old_rows]
-    failures = dict(_map_chunks(_decode_chunk, tasks, num_workers, str(data), shape, *settings)) if tasks else {}
+    outcomes = _map_chunks(_decode_chunk, tasks, num_workers, str(data), shape, *settings) if tasks else []
+    failures: dict[int, str] = {}
+    for chunk_failures, chunk_colour in outcomes:
+        failures.update(chunk_failures)
+        colour.update(chunk_colour)
     if failures:
         _compact(data, shape, [row for row in range(len(files)) if row not in failures])
-    return failures
+    return failures, colour

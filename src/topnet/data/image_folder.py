@@ -15,9 +15,13 @@ Without predefined splits every image is in ``train`` (`split` makes the others)
 decoded once, on every core, into a uint8 cache on disk (`topnet.data.image_cache`); ``x`` is a
 read-only view of that file, so a dataset larger than memory is sliced from disk. How each file
 is decoded (EXIF orientation, alpha onto white, 16-bit, fit modes) is in
-`topnet.data.image_decode`. By default the size is the median of the images' longer sides,
+`topnet.data.image_decode`. By default the size is the median of the longer side over up to
+1,000 files picked at random with a fixed seed (all files when there are fewer; `_sample`),
 capped at ``max_image_size`` (64, so a CPU run stays practical), and images have 1 channel when
-every one is grayscale, else 3.
+every decoded image is grayscale, else 3. Only those files' headers are read: the channels are
+guessed from them, each decoding worker reports the modes it saw, and in the rare case the guess
+was wrong (a sample that missed the few colour images) the files are decoded again with the
+right count.
 
 Example:
     >>> import tempfile, pathlib
@@ -35,6 +39,8 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
+import heapq
 import logging
 import math
 import os
@@ -61,6 +67,8 @@ from topnet.errors import DataError, format_message
 __all__ = ["read_image_folder", "read_images", "MANIFEST_SUFFIXES"]
 
 log = logging.getLogger(__name__)
+SAMPLE_SIZE = 1000  # files whose headers choose the default image_size and channels
+SAMPLE_SEED = 0
 
 
 def _source(path: Any) -> Path:
@@ -94,9 +102,42 @@ def _stat(paths: list[str], files: list[Path]) -> tuple[list[ImageFile | None], 
     return stats, errors
 
 
+def _sample(paths: list[str], size: int, seed: int = SAMPLE_SEED) -> list[int]:
+    """Indices of ``size`` of ``paths`` picked at random (all of them when there are fewer).
+
+    The pick is the ``size`` paths with the smallest seeded hash (BLAKE2b of ``seed`` and the
+    path), so it depends on nothing but the seed and each path: adding or removing a file
+    changes at most one pick, and the default size of a grown folder rarely moves.
+
+    Example:
+        >>> paths = [f"{i}.png" for i in range(100)]
+        >>> picked = {paths[i] for i in _sample(paths, 10)}
+        >>> grown = paths + ["new.png"]
+        >>> len(picked - {grown[i] for i in _sample(grown, 10)}) <= 1
+        True
+        >>> sorted(_sample(["a.png", "b.png"], 5))
+        [0, 1]
+    """
+    salt = f"{seed}:"
+    keys = [hashlib.blake2b((salt + path).encode(), digest_size=8).digest() for path in paths]
+    return heapq.nsmallest(size, range(len(paths)), key=keys.__getitem__)
+
+
+def _sample_headers(files: list[ImageFile], folder: Path) -> tuple[list[int], list[tuple[int, int, bool] | str]]:
+    """``(indices, headers)``: the headers of a `_sample` of ``SAMPLE_SIZE`` of ``files`` (of every
+    file when none of the sample's is readable, so that a bad sample never hides good files)."""
+    chosen = _sample([file.path for file in files], SAMPLE_SIZE)
+    headers = read_headers([files[i] for i in chosen], folder, num_workers=1)  # <= 1,000: no pool
+    if len(chosen) < len(files) and all(isinstance(header, str) for header in headers):
+        chosen = list(range(len(files)))
+        headers = read_headers(files, folder, num_workers=1)
+    return chosen, headers
+
+
 def _choose(headers: list[tuple[int, int, bool]], settings: dict, max_image_size: int) -> dict:
     """Fill ``image_size`` (median of ``max(width, height)``, rounded half up, capped at
-    ``max_image_size``, square) and ``channels`` (1 when every image is gray, else 3)."""
+    ``max_image_size``, square) and ``channels`` (1 when every image is gray, else 3) from the
+    sample's readable headers; the channels are a guess that `_decode` checks."""
     if settings["image_size"] is None:
         side = min(max_image_size, max(1, math.floor(float(np.median([max(w, h) for w, h, _ in headers])) + 0.5)))
         settings = {**settings, "image_size": (side, side)}
@@ -109,22 +150,29 @@ def _decode(source: Path, paths: list[str], files: list[Path], settings: dict, c
             max_image_size: int = 64) -> tuple[np.ndarray | None, list[int], dict[int, str], dict]:
     """Decode ``files`` through the cache: ``(pixels, kept indices, {index: error}, settings)``.
 
-    Settings left None (``image_size``, ``channels``) are chosen from the files' headers first
-    (see `_choose`); pixels are None when no file is readable.
+    Settings left None (``image_size``, ``channels``) are chosen from the headers of a sample of
+    the files first (see `_choose`); pixels are None when no file is readable. Guessed channels
+    are checked against the modes the decoding saw: when they disagree (the sample missed the
+    colour images, or every colour image failed to decode) the files are decoded again.
     """
     stats, errors = _stat(paths, files)
     folder = cache_folder(cache_dir, source)
     good = [i for i, stat in enumerate(stats) if stat is not None]
-    if settings["image_size"] is None or settings["channels"] is None:
-        headers = read_headers([stats[i] for i in good], folder, workers)
-        errors.update({i: header for i, header in zip(good, headers) if isinstance(header, str)})
+    guessed = settings["channels"] is None
+    if settings["image_size"] is None or guessed:
+        chosen, headers = _sample_headers([stats[i] for i in good], folder)
         readable = [header for header in headers if not isinstance(header, str)]
-        good = [i for i in good if i not in errors]
-        if not good:
-            return None, [], errors, settings
+        if not readable:  # every file's header was read, and none is an image
+            errors.update({good[i]: header for i, header in zip(chosen, headers)})
+            return None, [], dict(sorted(errors.items())), settings
         settings = _choose(readable, settings, max_image_size)
-    pixels, kept, failed = decode_cached([stats[i] for i in good], folder, settings["image_size"], settings["fit"],
-                                         settings["channels"], workers)
+    files_good = [stats[i] for i in good]
+    pixels, kept, failed, all_gray = decode_cached(files_good, folder, settings["image_size"], settings["fit"],
+                                                   settings["channels"], workers)
+    if guessed and kept and settings["channels"] != (1 if all_gray else 3):  # rare: the sample was misleading
+        settings = {**settings, "channels": 1 if all_gray else 3}
+        pixels, kept, failed, _ = decode_cached(files_good, folder, settings["image_size"], settings["fit"],
+                                                settings["channels"], workers)
     errors.update({good[i]: error for i, error in failed.items()})
     return pixels, [good[i] for i in kept], dict(sorted(errors.items())), settings
 
@@ -153,7 +201,8 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int | tuple[int, i
         path: a folder (one subfolder per class, or ``train/`` / ``test/`` ... each with class
             subfolders) or a manifest (``.csv``, ``.tsv``, ``.parquet``); see the module docstring.
         image_size: ``(height, width)`` or a square side; None: the median of ``max(width,
-            height)`` over the files' headers, capped at ``max_image_size``.
+            height)`` over the headers of up to 1,000 files picked at random with a fixed seed
+            (all files when there are fewer), capped at ``max_image_size``.
         fit: ``"pad"`` (keep the whole image, pad with zeros), ``"crop"`` (fill the frame,
             centre-crop) or ``"stretch"`` (ignore the aspect ratio).
         skip_bad: skip unreadable files (listed in ``meta["skipped"]``) instead of raising.
@@ -168,7 +217,7 @@ def read_image_folder(path: str | os.PathLike, *, image_size: int | tuple[int, i
         view of the cache file, ``y``: int64 class ids, ``class_names``, and ``meta`` with
         ``kind``, ``source``, ``image_size``, ``fit``, ``channels``, ``paths`` (each row's file,
         relative to the source), ``skipped``, ``ignored`` and ``cache`` (the pixels file).
-        Channels are 1 when every image is grayscale, else 3.
+        Channels are 1 when every decoded image is grayscale, else 3.
 
     Raises:
         DataError: a missing path, a layout without two classes, a bad manifest, or unreadable
