@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from topnet.data import image_cache, image_folder
-from topnet.data.image_decode import decode_image, read_header
+from topnet.data.image_decode import decode_image, decode_image_and_mode, read_header
 from topnet.data.image_folder import read_image_folder, read_images
 
 
@@ -41,13 +41,13 @@ def _pixels(path):
 def decoded(monkeypatch):
     """The files decoded (in this process: num_workers=1)."""
     calls = []
-    original = image_cache._decode_file
+    original = image_cache.decode_image_and_mode
 
     def counting(path, *args):
         calls.append(os.path.basename(os.fspath(path)))
         return original(path, *args)
 
-    monkeypatch.setattr(image_cache, "_decode_file", counting)
+    monkeypatch.setattr(image_cache, "decode_image_and_mode", counting)
     return calls
 
 
@@ -221,10 +221,10 @@ def _every_kind(folder):
 
 
 @pytest.mark.parametrize("fit", ["pad", "crop", "stretch"])
-def test_the_workers_decode_is_decode_image_and_its_gray_flag_read_headers(tmp_path, fit):
+def test_the_workers_decode_gives_decode_images_pixels_and_read_headers_gray_flag(tmp_path, fit):
     for path in _every_kind(tmp_path):
         for channels in (1, 3):
-            pixels, gray = image_cache._decode_file(str(path), (8, 12), fit, channels)
+            pixels, gray = decode_image_and_mode(str(path), (8, 12), fit, channels)
             np.testing.assert_array_equal(pixels, decode_image(path, (8, 12), fit, channels), err_msg=path.name)
             assert gray is read_header(path)[2], path.name
 

@@ -45,9 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image, ImageOps
-
-from topnet.data.image_decode import _draft, _fit, _is_gray, _orientation, _to_channels, read_header
+from topnet.data.image_decode import decode_image_and_mode, read_header
 
 __all__ = ["ImageFile", "image_file", "default_cache_dir", "cache_folder", "cpu_count", "read_headers",
            "decode_cached"]
@@ -130,22 +128,6 @@ def _header_chunk(files: list[str]) -> list[tuple[int, int, bool] | str]:
     return results
 
 
-def _decode_file(file: str, image_size: tuple[int, int], fit: str, channels: int) -> tuple[np.ndarray, bool]:
-    """`decode_image`'s ``(channels, height, width)`` pixels and `read_header`'s gray flag, from one
-    ``Image.open``: the same steps as `decode_image`, which returns no mode (a second open to
-    read it would add about a third to the decode). The caller has checked ``image_size``,
-    ``fit`` and ``channels``."""
-    with Image.open(file) as image:
-        gray = _is_gray(image.mode)
-        _draft(image, image_size, fit)
-        image.load()  # decode everything now: a truncated file raises here
-        if _orientation(image) != 1:
-            image = ImageOps.exif_transpose(image)
-        image = _to_channels(image, channels)
-        pixels = _fit(image, image_size, fit)  # (height, width) or (height, width, 3)
-    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
-
-
 def _decode_chunk(tasks: list[tuple[int, str]], data: str, shape: tuple[int, ...], image_size: tuple[int, int],
                   fit: str, channels: int) -> list[tuple[dict[int, str], list[int]]]:
     """Decode ``(row, file)`` tasks straight into the pixels file; returns ``[({row: error}, colour
@@ -155,7 +137,7 @@ def _decode_chunk(tasks: list[tuple[int, str]], data: str, shape: tuple[int, ...
     failures, colour = {}, []
     for row, file in tasks:
         try:
-            pixels[row], gray = _decode_file(file, image_size, fit, channels)
+            pixels[row], gray = decode_image_and_mode(file, image_size, fit, channels)
         except Exception as error:  # noqa: BLE001 - a bad file is reported, the others still decode
             failures[row] = _error(error)
         else:

@@ -35,7 +35,7 @@ from PIL import Image, ImageOps
 
 from topnet.errors import format_message
 
-__all__ = ["decode_image", "read_header", "check_image_size", "check_fit", "IMAGE_SUFFIXES", "FITS"]
+__all__ = ["decode_image", "decode_image_and_mode", "read_header", "check_image_size", "check_fit", "IMAGE_SUFFIXES", "FITS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 FITS = ("pad", "crop", "stretch")
@@ -165,15 +165,25 @@ def decode_image(path: str | os.PathLike, image_size: int | tuple[int, int], fit
             decoded fully, so a truncated file always raises).
         ValueError: for a bad ``image_size``, ``fit`` or ``channels``.
     """
-    target = image_size if _is_size(image_size) else check_image_size(image_size)  # checked once per chunk
+    pixels, _ = decode_image_and_mode(path, image_size, fit, channels)
+    return np.ascontiguousarray(pixels)
+
+
+def decode_image_and_mode(path: str | os.PathLike, image_size: int | tuple[int, int], fit: str = "pad",
+                          channels: int = 3) -> tuple[np.ndarray, bool]:
+    """`decode_image`'s pixels (possibly a transposed view) and whether the file is grayscale
+    (by its mode, as `read_header` tells), from one ``Image.open``: the cache learns the
+    images' channels while decoding them, with no second pass over the headers."""
+    target = image_size if _is_size(image_size) else check_image_size(image_size)  # the fast path per file
     fit = check_fit(fit)
     if channels not in (1, 3):
         raise ValueError(format_message("channels", channels, "1 (grayscale) or 3 (RGB)"))
     with Image.open(path) as image:
+        gray = _is_gray(image.mode)
         _draft(image, target, fit)
         image.load()  # decode everything now: a truncated file raises here
         if _orientation(image) != 1:
             image = ImageOps.exif_transpose(image)
         image = _to_channels(image, channels)
         pixels = _fit(image, target, fit)  # (height, width) or (height, width, 3)
-    return pixels[None] if pixels.ndim == 2 else np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
