@@ -131,6 +131,7 @@ examples:
   topnet run --data photos/ --image-size 64 --budget 30m     one subfolder of images per class
   topnet run --data sales.parquet --target units
   topnet run --config run.toml --set top_k=5 --set lightgbm=false
+  topnet run --space space.toml --budget 30m          your own search space (docs/run.md)
   topnet run --out runs/fm60 --resume                 continue a killed run where it stopped
 
 Every setting (see `topnet.pipeline.RunConfig`) is a TOML key and a --set key; the run
@@ -150,6 +151,9 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--storage", default=None, help="database URL of the search, e.g. postgresql://... to let "
                      "`topnet worker` processes on other machines join (default: OUT/search/study.db)")
     run.add_argument("--config", default=None, help="a TOML file of run settings (keys as --set)")
+    run.add_argument("--space", default=None, metavar="FILE",
+                     help="your own search space: a TOML file in the format of `topnet tune --space` (docs/run.md, "
+                          "docs/tuning.md); default: the space for the data")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one setting, e.g. --set top_k=5 (repeatable)")
     run.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda")
@@ -163,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     from topnet.tune.cli_commands import parse_assignments, quiet_optuna
 
     overrides = {**parse_assignments(args.set), **data_settings(args)}
-    for name in ("budget", "out", "seed", "storage", "device"):
+    for name in ("budget", "out", "seed", "storage", "device", "space"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.quiet:

@@ -30,6 +30,8 @@ SMALL = {
     "geron_bn_mlp": dict(input_shape=IMAGE),
     "geron_deep_elu": dict(input_shape=IMAGE, num_layers=3, units=8, batch_norm=True),
     "geron_deep_selu": dict(input_shape=IMAGE, num_layers=3, units=8, dropout=0.1),
+    "conv1d_net": dict(input_shape=[2, 16], filters=[4, 8], dense=8, dropout=0.1),  # signals: (channels, length)
+    "rnn_net": dict(input_shape=[2, 16], units=4, num_layers=2, cell="lstm", dropout=0.1),
 }
 
 

@@ -21,8 +21,10 @@ import pytest
 from topnet.pipeline import RunConfig, run
 from topnet.report.schema import read_run
 
+# one-epoch trials: the search finishes trials even on a loaded machine (with the default fidelity
+# a CI run on a busy machine once finished none, and the "search" moment never came)
 SETTINGS = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=4", "--set", "max_epochs=8",
-            "--set", "tensorboard=false"]
+            "--set", "tensorboard=false", "--set", "search_epochs=1"]
 
 
 def _complete_trials(out: Path) -> dict[int, tuple[float, str]]:
@@ -76,7 +78,7 @@ def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path
     times_before = {name: (out / "models" / name / "weights.safetensors").stat().st_mtime_ns for name in retrained_before}
 
     config = RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2, mc_samples=4,
-                       max_epochs=8, tensorboard=False, verbose=0)
+                       max_epochs=8, tensorboard=False, search_epochs=1, verbose=0)
     metrics = run(config, resume=True)
 
     assert set(metrics["phases"]) >= {"lr_find", "search", "retrain", "lightgbm", "ensemble"}
@@ -128,7 +130,7 @@ def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
         assert child.returncode == -signal.SIGKILL, error[-2000:]  # killed, never failed on its own
     assert kills == 10 and not (out / "metrics.json").exists()
     run(RunConfig(data=str(image_npz), out=str(out), budget="150s", lr_find_steps=40, top_k=2, mc_samples=4,
-                  max_epochs=8, tensorboard=False, verbose=0), resume=True)
+                  max_epochs=8, tensorboard=False, search_epochs=1, verbose=0), resume=True)
     data = read_run(out)
     assert data.notes == {}, data.notes
     assert all(p["status"] in ("done", "skipped") for p in data.metrics["phases"].values())
@@ -163,6 +165,6 @@ def test_sigterm_during_retraining_backs_up_exits_nonzero_and_resume_finishes(tm
     assert code != 0 and waited < 10
     assert any((out / "backup").glob("*/backup.pt")), "no backup of the model that was training"
     metrics = run(RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2,
-                            mc_samples=4, max_epochs=8, tensorboard=False, verbose=0), resume=True)
+                            mc_samples=4, max_epochs=8, tensorboard=False, search_epochs=1, verbose=0), resume=True)
     assert metrics["phases"]["retrain"]["status"] == "done"
     assert read_run(out).notes == {}

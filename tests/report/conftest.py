@@ -62,6 +62,9 @@ def write_image_run(root: Path) -> Path:
     _json(root, "metrics.json", {"test": {"accuracy": 0.9333, "nll": 0.21, "ece": 0.018},
                                  "best_single": {"name": "resnet_a", "accuracy": 0.9, "nll": 0.3, "ece": 0.04},
                                  "budget_s": 600, "elapsed_s": 571.4,
+                                 "search": {"trials": 5, "baseline_trial": 0, "baseline_valid": 0.88, "best_trial": 3,
+                                            "best_valid": 0.92, "best_is_baseline": False, "blend_baseline": 0.86,
+                                            "blend_found": 0.895},
                                  "phases": {"lr_find": {"budget_s": 30, "elapsed_s": 12.5, "status": "done"},
                                             "search": {"budget_s": 360, "elapsed_s": 355, "status": "done"},
                                             "ensemble": {"budget_s": 60, "elapsed_s": 20, "status": "done"}}})

@@ -33,6 +33,8 @@ def test_image_classification_report(image_run, tools):
     assert "The test split was scored once, after every choice was made" in page
     for alt in ("confusion matrix", "reliability diagram", "least-sure examples", "diversity heat map"):
         assert f'alt="{alt}"' in page
+    bought = page[page.index("What the search bought"):]
+    assert bought.index("trial 3") < bought.index("92.00%") < bought.index("88.00%") < bought.index("89.50%")
     bias = page[page.index('id="selection-bias"'):]
     assert "92.00%" in bias and "90.00%" in bias and "2.00 points" in bias
 

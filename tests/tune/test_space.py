@@ -157,10 +157,31 @@ def test_default_vector_space_selu_means_a_self_normalising_net():
             assert config["family"] == "mlp" and uses_bn == config["batch_norm"]
 
 
+def test_default_signal_space_builds_every_sample_and_each_model_reads_the_whole_signal():
+    import torch
+
+    from topnet.tune.defaults import signal_space
+
+    seen = set()
+    for config, model in build_every_config(signal_space(length=16), (2, 16), n=40):
+        seen.add(config["family"])
+        x = torch.randn(3, 2, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        model.eval()
+        model(x)[:, 0].sum().backward()
+        assert x.grad[:, :, -1].abs().sum() > 0, config  # the signal's last step reaches the output
+        assert config["family"] != "rnn_net" or "depth" not in config
+    assert seen == {"conv1d_net", "rnn_net", "mlp"}
+    assert signal_space(length=16).params["depth"].high == 4 and signal_space(length=5).params["depth"].high == 2
+
+
 def test_default_space_by_data_kind():
     images = Splits(train=Dataset(x=np.zeros((2, 1, 8, 8)), y=np.array([0, 1])))
-    vectors = Splits(train=Dataset(x=np.zeros((2, 1, 40)), y=np.array([0, 1])))
-    assert "augment" in default_space(images).params and "augment" not in default_space(vectors).params
+    signals = Splits(train=Dataset(x=np.zeros((2, 1, 40)), y=np.array([0, 1])))
+    flat = Splits(train=Dataset(x=np.zeros((2, 40)), y=np.array([0, 1])))
+    assert "augment" in default_space(images).params and "augment" not in default_space(signals).params
+    assert default_space(signals).baseline["family"] == "conv1d_net"
+    assert "conv1d_net" in default_space(signals).params["family"].choices
+    assert default_space(flat).params["family"].value == "mlp"
     assert default_space("tabular").params["family"].choices == ("mlp", "wide_and_deep")
     with pytest.raises(ValueError, match="unknown data kind"):
         default_space("audio")

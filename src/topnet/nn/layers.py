@@ -98,9 +98,10 @@ class ConvBNAct(nn.Sequential):
             it (conv → act → BN), or None (conv → act).
         separable: a ``SeparableConv2d`` instead of a ``Conv2d``.
         padding: ``"same"`` (default), ``"valid"`` or an int.
+        dims: 2 for images (``Conv2d``), 1 for signals and sequences (``Conv1d``; not separable).
 
     Raises:
-        ValueError: an unknown ``bn`` position, padding or activation.
+        ValueError: an unknown ``bn`` position, padding, activation or ``dims``.
 
     Example:
         >>> block = ConvBNAct(3, 8, 3, stride=2)
@@ -110,18 +111,22 @@ class ConvBNAct(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  activation: str = "relu", bn: str | None = "before", separable: bool = False,
-                 padding: str | int = "same") -> None:
+                 padding: str | int = "same", dims: int = 2) -> None:
         if bn not in ("before", "after", None):
             raise ValueError(format_message("bn", bn, "'before', 'after' or None"))
+        if dims not in (1, 2) or (dims == 1 and separable):
+            raise ValueError(format_message("(dims, separable)", (dims, separable), "dims 2, or dims 1 without separable"))
         conv_bias = bn != "before"
         if separable:
             conv: nn.Module = SeparableConv2d(in_channels, out_channels, kernel_size, stride, padding, bias=conv_bias)
         else:
-            conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                             padding=conv_padding(kernel_size, stride, padding), bias=conv_bias)
+            conv = (nn.Conv2d if dims == 2 else nn.Conv1d)(in_channels, out_channels, kernel_size, stride=stride,
+                                                          padding=conv_padding(kernel_size, stride, padding),
+                                                          bias=conv_bias)
         act = get_activation(activation)
-        layers = {"before": [conv, nn.BatchNorm2d(out_channels), act],
-                  "after": [conv, act, nn.BatchNorm2d(out_channels)], None: [conv, act]}[bn]
+        norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+        layers = {"before": [conv, norm(out_channels), act],
+                  "after": [conv, act, norm(out_channels)], None: [conv, act]}[bn]
         super().__init__(*layers)
 
 

@@ -14,14 +14,17 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from topnet.data.registry import TABLE_SUFFIXES, image_options, is_manifest
 from topnet.errors import format_message, unknown_name
 from topnet.tune.budget import parse_duration
+from topnet.tune.builders import check_space
+from topnet.tune.space import SearchSpace
 from topnet.train.loop import check_precision
 
-__all__ = ["RunConfig", "resolve_config"]
+__all__ = ["RunConfig", "resolve_config", "read_space"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,12 @@ class RunConfig:
             (None: chosen from the budget; the retrained models always use every train row).
         lr_find_steps: steps of the learning-rate range test (None: as many as fit in its
             share of the budget, at most 300; fewer than 30 skip it).
+        search: run the search (true); false skips it and gives its time to retraining the
+            baseline configuration (the ablation that shows what the search buys).
         sampler / pruner: as in ``topnet tune``.
+        space: a search space TOML file, in the format of ``topnet tune --space`` (see
+            docs/tuning.md); None: the default space for the data. It is read and checked
+            here, so a missing file or an unknown key fails before anything is written.
         lightgbm: add a LightGBM member to the ensemble.
         mc_samples: MC dropout samples for the uncertainty estimates (0: none).
         tensorboard: write TensorBoard logs of the retrained models (needs ``tensorboard``).
@@ -93,8 +101,10 @@ class RunConfig:
     search_epochs: int | None = None
     search_samples: int | None = None
     lr_find_steps: int | None = None
+    search: bool = True
     sampler: str = "tpe"
     pruner: str = "median"
+    space: str | None = None
     lightgbm: bool = True
     mc_samples: int = 30
     tensorboard: bool = True
@@ -113,12 +123,16 @@ class RunConfig:
         image_options(self.image_size, self.image_fit)  # a bad value fails before anything is written
         if isinstance(self.image_size, (list, tuple)):  # as config.json holds it, so resume compares equal
             object.__setattr__(self, "image_size", [int(n) for n in self.image_size])
+        if not isinstance(self.search, bool):
+            raise ValueError(format_message("search", self.search, "true or false"))
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
             raise ValueError(format_message("mc_samples", self.mc_samples, "a non-negative int (0: no MC dropout)"))
         if self.data.lower().endswith(TABLE_SUFFIXES) and not self.target and not is_manifest(self.data):
             raise ValueError(format_message("target", self.target, f"the column of {self.data!r} to predict",
                                             "pass --target COLUMN (an image manifest needs 'path' and 'label' "
                                             "columns instead)"))
+        if self.space is not None:
+            read_space(self.space)
 
     @property
     def budget_s(self) -> float:
@@ -132,6 +146,31 @@ class RunConfig:
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(format_message(name, value, "a positive int"))
+
+
+def read_space(path: str | os.PathLike) -> SearchSpace:
+    """The search space of the TOML file ``path`` (``topnet tune --space``'s format), checked
+    against the configuration vocabulary (`topnet.tune.builders.check_space`).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: invalid TOML, an unknown key (naming the nearest one) or a bad value.
+
+    Example:
+        >>> read_space("no/such/space.toml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: space 'no/such/space.toml' is not a file; expected a search space TOML file ...
+    """
+    try:
+        space = SearchSpace.from_toml(Path(path))  # a Path: always a file, never TOML text
+        check_space(space)
+    except (FileNotFoundError, IsADirectoryError):
+        raise FileNotFoundError(f"space {str(path)!r} is not a file; expected a search space TOML file "
+                                "(the format of `topnet tune --space`, see docs/tuning.md)") from None
+    except ValueError as error:  # tomllib.TOMLDecodeError is one too
+        raise ValueError(f"space {str(path)!r}: {error}") from None
+    return space
 
 
 def _read_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -4,9 +4,14 @@ Each configuration gets an equal share of the phase's time; its epochs come from
 that times the first configuration's steps on the full train split and one validation pass
 (`probe_epoch_seconds`), or, without one, from the search's own measurement (seconds per epoch
 on the trial's rows, scaled to the full train split), capped by ``max_epochs``; after each
-model, the ones not yet started are sized again at its measured speed (`replan_epochs`). Early
-stopping on the validation metric keeps the best epoch's weights; a `Deadline` stops a model
-that runs over its share. Each model writes its CSV history and TensorBoard logs, and a
+model, the ones not yet started are sized again at its measured speed (`replan_epochs`).
+
+Schedule and epochs are planned together: a schedule that decays over the planned epochs
+(cosine, one_cycle) trains all of them, since early stopping would cut it with the rate still
+high (`retrain_patience`); a constant rate stops early on the validation metric. Either way
+the best epoch's weights are kept, and a `Deadline` stops a model that runs over its share. A
+retrained model is never worse on valid than the search trial it was copied from: when it is,
+the trial's own checkpoint (same valid split) takes its place (`_trial_fallback`). Each model writes its CSV history and TensorBoard logs, and a
 `BackupAndRestore` directory while it trains, so a killed run resumes mid-model; a finished
 model is saved to ``models/NAME/`` and never retrained.
 """
@@ -32,18 +37,38 @@ from topnet.tune.checkpoints import TrialRecord
 from topnet.tune.data import TrialData
 from topnet.tune.objective import FitSettings, train_config
 
-__all__ = ["MARGIN", "PROBE_MARGIN", "RetrainPlan", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
+__all__ = ["MARGIN", "PROBE_MARGIN", "DECAYING_SCHEDULES", "RetrainPlan", "retrain_patience", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
+
+
+DECAYING_SCHEDULES = ("cosine", "one_cycle")  # learning-rate schedules that end at a low rate
 
 
 @dataclass(frozen=True)
 class RetrainPlan:
-    """One model to retrain: its name, configuration, seed and epochs."""
+    """One model to retrain: its name, configuration, seed and epochs, and the valid value of
+    the search trial it copies (None for the baseline stand-in)."""
 
     name: str
     trial: int
     config: dict[str, Any]
     seed: int
     epochs: int
+    trial_value: float | None = None
+
+
+def retrain_patience(config: dict[str, Any], patience: int) -> int | None:
+    """Early stopping's patience for a retrained model of ``config``: None (train every planned
+    epoch, keep the best) when its schedule decays over the planned epochs, else ``patience``.
+
+    A 3-minute MNIST-1D run retrained 1cycle trials planned over up to 60 epochs; early stopping cut
+    them at epochs 11-25 with the rate still near its peak, and every one scored below the trial
+    it copied (see docs/benchmarks.md, issue 19).
+
+    Example:
+        >>> retrain_patience({"schedule": "cosine"}, 6), retrain_patience({"schedule": "constant"}, 6)
+        (None, 6)
+    """
+    return None if config.get("schedule") in DECAYING_SCHEDULES else patience
 
 
 def epoch_seconds(record: TrialRecord, durations: dict[int, float], trial_rows: int, rows: int) -> float | None:
@@ -200,19 +225,45 @@ def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patie
     """
     started = time.monotonic()
     deadline = Deadline(seconds)
-    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=patience, device=device, seed=plan.seed,
-                           precision=precision, channels_last=channels_last)
+    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=retrain_patience(plan.config, patience),
+                           device=device, seed=plan.seed, precision=precision, channels_last=channels_last)
     callbacks = [deadline, _Progress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
     outcome = train_config(plan.config, TrialData(data.search_splits), settings, seed=plan.seed, callbacks=callbacks)
+    model, value = outcome.model, outcome.value
+    fallback = _trial_fallback(run, plan, value, metric)
+    if fallback is not None:
+        model, value = fallback
+        if verbose:
+            print(f"[retrain] {label}: valid {outcome.value:.4f} is worse than its search trial's "
+                  f"{value:.4f}: keeping the trial's weights", flush=True)
     record = {"name": plan.name, "trial": plan.trial, "family": plan.config.get("family"), "seed": plan.seed,
-              "valid": outcome.value, "best_epoch": outcome.best_epoch, "epochs_run": outcome.epochs_run,
+              "valid": value, "retrained_valid": outcome.value, "trial_valid": plan.trial_value,
+              "weights": "retrained" if fallback is None else f"search trial {plan.trial}",
+              "best_epoch": outcome.best_epoch, "epochs_run": outcome.epochs_run,
               "epochs_planned": plan.epochs, "seconds": round(time.monotonic() - started, 3),
               "stopped_by_budget": deadline.expired, "config": plan.config,
-              "num_params": sum(p.numel() for p in outcome.model.parameters())}
-    save_model(outcome.model, run / "models" / plan.name,
+              "num_params": sum(p.numel() for p in model.parameters())}
+    save_model(model, run / "models" / plan.name,
                metadata={"task": data.task, "class_names": data.info.get("class_names"), **record})
     remove_tree(run / "backup" / plan.name)
-    return outcome.model, record
+    return model, record
+
+
+def _trial_fallback(run: Path, plan: RetrainPlan, value: float, metric: str) -> tuple[torch.nn.Module, float] | None:
+    """``(the search trial's model, its valid value)`` when the retrained ``value`` is worse than
+    the trial's (or NaN) and the trial's checkpoint is on disk; else None."""
+    from topnet.io import read_config
+
+    folder = run / "search" / "trials" / str(plan.trial)
+    if plan.trial < 0 or plan.trial_value is None or not (folder / "weights.safetensors").is_file():
+        return None
+    trial_value = read_config(folder).get("metadata", {}).get("value", plan.trial_value)
+    if trial_value is None or not math.isfinite(trial_value):
+        return None
+    maximize = resolve_mode(metric, owner="retrain") == "max"
+    if math.isfinite(value) and (value >= trial_value if maximize else value <= trial_value):
+        return None
+    return load_model(folder), float(trial_value)
 
 
 def load_retrained(run: Path, name: str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -262,7 +313,7 @@ def make_plans(records: list[TrialRecord], durations: dict[int, float], data: Ru
         epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs, margin)
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
-                                 epochs))
+                                 epochs, record.value))
     return plans
 
 

@@ -33,8 +33,8 @@ from topnet.pipeline.retrain import (MARGIN, PROBE_MARGIN, RetrainPlan, epoch_se
                                      make_plans, plan_epochs, probe_epoch_seconds, replan_epochs, retrain,
                                      search_checkpoint_folders, search_checkpoints, train_lightgbm)
 from topnet.pipeline.search import (baseline_record, choose_configs, find_learning_rate, run_search,
-                                    search_fidelity, search_space, study_name, trial_seconds, tune_document,
-                                    with_baseline_lr)
+                                    search_fidelity, search_gain, search_space, study_name, trial_seconds,
+                                    tune_document, with_baseline_lr)
 from topnet.report.run_dir import environment
 from topnet.report.schema import redact, redact_url
 from topnet.tune.objective import FitSettings
@@ -144,15 +144,16 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     write_json(out / "dataset.json", data.info)
     write_json(out / "standardizer.json", data.standardizers)
     plan.finish("data")
-    space = search_space(data, config.budget_s, config.device)
+    space = search_space(data, config.budget_s, config.device, space_file=config.space)
     space = with_baseline_lr(space, _lr_find_phase(config, plan, state, out, space, data))
     result = _search_phase(config, plan, state, out, space, data)
     models, records = _retrain_phase(config, plan, state, out, result, data, space)
     kept, kept_records = search_checkpoints(out / "search")
-    models.update(kept)
-    records.update(kept_records)
+    taken = {f"search-t{r['trial']}" for r in records.values() if r.get("weights", "retrained") != "retrained"}
+    models.update({name: model for name, model in kept.items() if name not in taken})  # not twice in the ensemble
+    records.update({name: record for name, record in kept_records.items() if name not in taken})
     lightgbm = _lightgbm_phase(config, plan, state, out, data, records)
-    return _finish(config, plan, state, out, data, models, records, lightgbm)
+    return _finish(config, plan, state, out, data, models, records, lightgbm, (result, space))
 
 
 def _lr_find_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
@@ -179,6 +180,10 @@ def _lr_find_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Pa
 def _search_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, space: Any,
                   data: RunSplits) -> Any:
     if state.done("search"):  # summarise the finished study without running trials
+        return run_search(space, data, config, out / "search", seconds=60.0, max_trials=0)
+    if not config.search:  # the ablation: the search's time goes to retraining the baseline
+        plan.skip("search", "search = false")
+        state.save(plan)
         return run_search(space, data, config, out / "search", seconds=60.0, max_trials=0)
     allowance = plan.start("search")
     epochs, samples = search_fidelity(config, data)
@@ -315,7 +320,8 @@ def _lightgbm_phase(config: RunConfig, plan: BudgetPlan, state: RunState, out: P
 
 
 def _finish(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, data: RunSplits,
-            models: dict[str, Any], records: dict[str, dict[str, Any]], lightgbm: Any) -> dict[str, Any]:
+            models: dict[str, Any], records: dict[str, dict[str, Any]], lightgbm: Any,
+            search: tuple[Any, Any]) -> dict[str, Any]:
     from topnet.report.html import build_report
 
     allowance = plan.start("ensemble")
@@ -337,8 +343,9 @@ def _finish(config: RunConfig, plan: BudgetPlan, state: RunState, out: Path, dat
     with atomic_writer(out / "predictions" / "test.npz", "wb") as handle:
         np.savez(handle, **evaluation["predictions"])
     plan.finish("ensemble", combiner=ensemble.combiner_name_)
+    table = evaluation["models"]
     metrics = {**evaluation["metrics"], "budget_s": plan.budget_s, "elapsed_s": round(plan.elapsed(), 3),
-               "phases": plan.phases}
+               "search": search_gain(*search, table["models"], table["greater_is_better"]), "phases": plan.phases}
     write_json(out / "metrics.json", metrics)
     state.save(plan)
     build_report(out)

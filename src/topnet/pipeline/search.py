@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from topnet.pipeline.config import RunConfig
+from topnet.pipeline.config import RunConfig, read_space
 from topnet.pipeline.data import RunSplits, data_spec
 from topnet.train import lr_find
 from topnet.train.loop import resolve_device
@@ -24,30 +24,36 @@ from topnet.tune import tune
 from topnet.tune.builders import build_model, complete_config
 from topnet.tune.checkpoints import TrialRecord, select_top_k
 from topnet.tune.data import model_arguments
-from topnet.tune.defaults import image_space, vector_space
+from topnet.tune.defaults import default_space, image_space
 from topnet.tune.plots import param_importances
 from topnet.tune.results import TuneResult
 from topnet.report.schema import redact_url
 from topnet.tune.space import SearchSpace
 
 __all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record",
-           "study_name"]
+           "study_name", "search_gain"]
 
 _MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
 _MAX_CPU_TRIAL_ROWS = 20_000
 
 
-def search_space(data: RunSplits, budget_s: float, device: str) -> SearchSpace:
-    """The default space for the data; CPU budgets under 4 hours leave out width-64 convnets.
+def search_space(data: RunSplits, budget_s: float, device: str, *, space_file: str | None = None) -> SearchSpace:
+    """The user's space (``space_file``, the run's ``space`` setting) as written, or the default
+    space for the data, where CPU budgets under 4 hours leave out width-64 convnets.
 
     A width-64 convnet costs about 4 times a width-32 one: on 2 CPU cores one such trial (5 epochs on
     20k Fashion-MNIST rows) took 500 s of a 60-minute run's 1210-s search; a search needs room for
     a dozen of them before they are worth their place.
+
+    Raises:
+        FileNotFoundError / ValueError: a missing or bad ``space_file`` (`topnet.pipeline.config.read_space`).
     """
+    if space_file is not None:
+        return read_space(space_file)
     if data.kind == "images":
         cheap = budget_s < 4 * 3600 and resolve_device(device).type == "cpu"
         return image_space(widths=(16, 32) if cheap else (16, 32, 64))
-    return vector_space(wide_and_deep=data.kind == "tabular")
+    return default_space(data.splits)
 
 
 def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None]:
@@ -55,7 +61,7 @@ def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None
 
     Example:
         >>> from types import SimpleNamespace as S
-        >>> from topnet.pipeline.config import RunConfig
+        >>> from topnet.pipeline.config import RunConfig, read_space
         >>> search_fidelity(RunConfig(budget="15m"), S(kind="images", splits=S(train=range(48000))))
         (3, 13500)
         >>> search_fidelity(RunConfig(budget="60m", device="cpu"), S(kind="images", splits=S(train=range(48000))))
@@ -191,3 +197,47 @@ def tune_document(result: TuneResult) -> dict[str, Any]:
             "importances": param_importances(result.study), "counts": result.counts,
             "best_trial": result.best_trial, "best_value": result.best_value,
             "selection_bias": result.selection_bias, "storage": redact_url(result.storage), "study_name": result.study_name}
+
+
+def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, Any]],
+                greater_is_better: bool) -> dict[str, Any]:
+    """What the search bought, for ``metrics.json`` and the report.
+
+    On valid, at the search's fidelity: the baseline trial (the space's baseline, tried first)
+    against the best trial. On blend, after retraining: the mean score of the members retrained
+    from the baseline's configuration against those from the configurations the search found
+    (``members``: the rows of ``models.json``, which carry ``trial`` and ``blend``). A value is
+    None where a side is missing (no search, or no member of that kind).
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> from topnet.tune.space import Categorical
+        >>> rs = [TrialRecord(0, "COMPLETE", 0.90, {"family": "a"}, params={"w": 1}),
+        ...       TrialRecord(1, "COMPLETE", 0.93, {"family": "b"}, params={"w": 2})]
+        >>> space = SearchSpace({"w": Categorical([1, 2])}, baseline={"w": 1})
+        >>> gain = search_gain(S(records=rs, direction="maximize"), space,
+        ...                    [{"trial": 0, "blend": 0.91}, {"trial": 1, "blend": 0.94}], True)
+        >>> gain["baseline_trial"], gain["best_trial"], gain["blend_baseline"], gain["blend_found"]
+        (0, 1, 0.91, 0.94)
+    """
+    complete = [r for r in result.records if r.state == "COMPLETE" and r.value is not None]
+    baseline = dict(space.baseline or {})
+    base = next((r for r in complete if baseline and all(r.params.get(k) == v for k, v in baseline.items())), None)
+    maximize = result.direction == "maximize"
+    best = (max if maximize else min)(complete, key=lambda r: r.value) if complete else None
+    base_number = base.number if base is not None else -1  # -1: the baseline stand-in of a run without trials
+    networks = [m for m in members  # retrained members (search checkpoints are trials, not retrained)
+                if isinstance(m.get("trial"), int) and not str(m.get("name", "")).startswith("search-")]
+    from_base = [m["blend"] for m in networks if m["trial"] == base_number]
+    found = [m["blend"] for m in networks if m["trial"] != base_number]
+    mean = (lambda values: round(float(sum(values) / len(values)), 6) if values else None)
+    blend_base, blend_found = mean(from_base), mean(found)
+    better = None
+    if blend_base is not None and blend_found is not None:
+        better = blend_found > blend_base if greater_is_better else blend_found < blend_base
+    return {"trials": len(complete), "baseline_trial": base.number if base else None,
+            "baseline_valid": base.value if base else None, "best_trial": best.number if best else None,
+            "best_valid": best.value if best else None,
+            "best_is_baseline": bool(best is not None and base is not None and best.number == base.number),
+            "members_from_baseline": len(from_base), "members_from_search": len(found),
+            "blend_baseline": blend_base, "blend_found": blend_found, "search_members_better_on_blend": better}

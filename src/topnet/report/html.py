@@ -198,7 +198,32 @@ def _search(run: RunData) -> str:
     if best:
         text += f'<p>Best: trial {_e(best.get("number"))}, {_e(metric)} {_num(best["value"], metric)}, with:</p>'
         text += _table(["parameter", "value"], [[_e(k), _e(v)] for k, v in (best.get("params") or {}).items()])
-    return text + f'<div class="grid">{"".join(figures)}</div>'
+    return text + _search_gain((run.metrics or {}).get("search"), metric) + f'<div class="grid">{"".join(figures)}</div>'
+
+
+def _search_gain(gain: Any, metric: str) -> str:
+    """What the search bought: the baseline trial against the best (valid), then the members
+    retrained from each on blend (``metrics.json["search"]``)."""
+    if not isinstance(gain, dict) or not gain.get("trials"):
+        return ""
+    text = "<p><b>What the search bought.</b> "
+    if gain.get("baseline_trial") is None:
+        text += f"The baseline was not among the finished trials; the best trial scored {_num(gain.get('best_valid'), metric)}."
+    elif gain.get("best_is_baseline"):
+        text += (f"No trial beat the baseline (trial {_e(gain['baseline_trial'])}, {_e(metric)} "
+                 f"{_num(gain.get('baseline_valid'), metric)}).")
+    else:
+        text += (f"Best trial {_e(gain.get('best_trial'))}: {_e(metric)} {_num(gain.get('best_valid'), metric)}, against "
+                 f"the baseline's {_num(gain.get('baseline_valid'), metric)} (trial {_e(gain['baseline_trial'])}).")
+    base, found = gain.get("blend_baseline"), gain.get("blend_found")
+    blend = "accuracy" if "accuracy" in metric else "rmse"  # the models table's score
+    if isinstance(base, (int, float)) and isinstance(found, (int, float)):
+        text += (f" On blend, members retrained from the search's configurations score {_num(found, blend)} on "
+                 f"average, from the baseline's {_num(base, blend)}.")
+    elif isinstance(found, (int, float)):
+        text += (f" On blend, the members retrained from the search's configurations score {_num(found, blend)} "
+                 "on average.")
+    return text + "</p>"
 
 
 def _ensemble(run: RunData) -> str:

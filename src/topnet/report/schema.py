@@ -66,6 +66,7 @@ class Metrics(TypedDict, total=False):
     best_single: dict[str, Any]    # the same keys for the best single model, plus "name"
     budget_s: float
     elapsed_s: float
+    search: dict[str, Any]         # what the search bought: baseline vs best trial on valid, their members on blend
     phases: dict[str, Phase]       # in the order they ran
 
 

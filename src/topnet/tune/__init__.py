@@ -17,7 +17,8 @@ from topnet.tune.budget import Budget, Deadline, parse_budget, parse_duration
 from topnet.tune.builders import build_model, complete_config, model_spec
 from topnet.tune.checkpoints import TrialRecord, select_top_k
 from topnet.tune.data import DataSpec, TrialData, prepare_splits
-from topnet.tune.defaults import default_space, image_space, vector_space
+from topnet.tune.defaults import default_space, image_space, signal_space, vector_space
+from topnet.tune.portfolio import default_portfolio
 from topnet.tune.objective import FitSettings, TrainOutcome, train_config
 from topnet.tune.pruning import PruningCallback
 from topnet.tune.results import TuneResult
@@ -38,7 +39,9 @@ __all__ = [
     "Rule",
     "default_space",
     "image_space",
+    "signal_space",
     "vector_space",
+    "default_portfolio",
     "DataSpec",
     "TrialData",
     "prepare_splits",

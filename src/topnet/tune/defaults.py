@@ -5,7 +5,8 @@ depth and width, activation with its matching initialiser, batch norm, dropout, 
 learning rate (log scale) and schedule, weight decay, batch size and augmentation (flips are a
 choice, not a default: they hurt on digits). Vectors and tables: MLPs (Wide & Deep too for
 CSV tables), where SELU means a self-normalising net: ``selu_mlp`` with LeCun initialisation,
-AlphaDropout and no batch norm.
+AlphaDropout and no batch norm. Signals and sequences (``(channels, length)`` samples such as
+MNIST-1D): 1-D convnets, recurrent nets (GRU / LSTM, bidirectional) and MLPs.
 
 Example:
     >>> space = image_space()
@@ -16,14 +17,21 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from topnet.data import Splits
 from topnet.errors import unknown_name
 from topnet.tune.data import data_kind
+from topnet.tune.portfolio import default_portfolio
 from topnet.tune.space import Categorical, Fixed, Float, Int, Rule, SearchSpace
 
-__all__ = ["image_space", "vector_space", "default_space", "training_params"]
+__all__ = ["image_space", "vector_space", "signal_space", "default_space", "space_kind", "training_params"]
 
 IMAGE_FAMILIES = ("small_convnet", "convnet", "separable_convnet", "resnet")
+SIGNAL_FAMILIES = ("conv1d_net", "rnn_net", "mlp")
+SPACE_KINDS = ("images", "signals", "vectors", "tabular")
 _ACTIVATIONS = ("relu", "elu", "gelu", "selu")
 _SELF_NORMALISING = {"batch_norm": False, "initializer": "lecun_normal"}
 
@@ -79,7 +87,8 @@ def image_space(families: tuple[str, ...] = IMAGE_FAMILIES, widths: tuple[int, .
              Rule(when={"activation": "selu"}, then={**_SELF_NORMALISING, "dropout": 0.0}))
     baseline = {"family": "small_convnet", "depth": 2, "width": 32, "batch_norm": True, "dropout": 0.3,
                 **_TRAINING_BASELINE, "augment": "none"}  # topnet train's default model and training
-    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)})
+    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)},
+                       default_portfolio("images"))
 
 
 def vector_space(wide_and_deep: bool = False, widths: tuple[int, ...] = (64, 128, 256, 512),
@@ -100,18 +109,72 @@ def vector_space(wide_and_deep: bool = False, widths: tuple[int, ...] = (64, 128
     rules = (Rule(when={"activation": "selu"}, then={"family": "selu_mlp", **_SELF_NORMALISING}),)
     baseline = {"activation": "relu", "depth": 2, "width": 256, "batch_norm": False, "dropout": 0.0,
                 **_TRAINING_BASELINE}
-    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)})
+    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)},
+                       default_portfolio("tabular" if wide_and_deep else "vectors"))
+
+
+def signal_space(families: tuple[str, ...] = SIGNAL_FAMILIES, length: int | None = None) -> SearchSpace:
+    """The default space for signals and sequences: ``(channels, length)`` samples.
+
+    ``conv1d_net``: ``depth`` stages (each halves the length, so at most ``log2(length)``) of
+    ``width`` channels doubling per stage, a kernel of 3, 5 or 7, a flattening or pooling head;
+    ``rnn_net``: a GRU or LSTM of ``width`` units per direction, 1 or 2 layers,
+    bidirectional or not; ``mlp`` on the flattened signal. The baseline is a 3-stage
+    ``conv1d_net`` (the shape of the MNIST-1D paper's CNN).
+    """
+    max_depth = 4 if length is None else max(1, min(4, int(length).bit_length() - 1))
+    params = {
+        "family": Categorical(list(families)),
+        "depth": Int(1, max_depth, when={"family": ["conv1d_net", "mlp"]}),
+        "model.num_layers": Int(1, 2, when={"family": "rnn_net"}),
+        "width": Categorical([16, 32, 64]),
+        "model.kernel_size": Categorical([3, 5, 7], when={"family": "conv1d_net"}),
+        "model.head": Categorical(["flatten", "avg"], when={"family": "conv1d_net"}),
+        "model.cell": Categorical(["gru", "lstm"], when={"family": "rnn_net"}),
+        "model.bidirectional": Categorical([True, False], when={"family": "rnn_net"}),
+        "activation": Categorical(list(_ACTIVATIONS[:3]), when={"family": ["conv1d_net", "mlp"]}),
+        "batch_norm": Categorical([True, False], when={"family": ["conv1d_net", "mlp"]}),
+        "dropout": Float(0.0, 0.3),
+        **training_params(),
+    }
+    rules = ()
+    baseline = {"family": "conv1d_net", "depth": min(3, max_depth), "width": 32, "model.kernel_size": 5,
+                "model.head": "flatten", "activation": "relu", "batch_norm": True, "dropout": 0.0, **_TRAINING_BASELINE}
+    return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)},
+                       default_portfolio("signals"))
+
+
+def space_kind(train: Any) -> str:
+    """``"images"``, ``"signals"`` (``(channels, length)`` samples), ``"vectors"`` or ``"tabular"``:
+    which default space suits a training split (a `Dataset`).
+
+    Example:
+        >>> import numpy as np
+        >>> from topnet.data import Dataset
+        >>> space_kind(Dataset(x=np.zeros((2, 1, 40)), y=np.array([0, 1])))
+        'signals'
+    """
+    kind = data_kind(train)
+    if kind == "vectors" and np.ndim(train.x) == 3:
+        return "signals"
+    return kind
 
 
 def default_space(data: Splits | str) -> SearchSpace:
-    """The default space for ``data`` (its kind: ``"images"``, ``"vectors"`` or ``"tabular"``).
+    """The default space for ``data`` (its splits, or a kind among `SPACE_KINDS`).
 
     Raises:
         ValueError: an unknown kind.
     """
-    kind = data if isinstance(data, str) else data_kind(data.train)
+    if isinstance(data, str):
+        kind, length = data, None
+    else:
+        kind, length = space_kind(data.train), (int(np.shape(data.train.x)[-1]) if not isinstance(data.train.x, dict)
+                                                else None)
     if kind == "images":
         return image_space()
+    if kind == "signals":
+        return signal_space(length=length)
     if kind in ("vectors", "tabular"):
         return vector_space(wide_and_deep=kind == "tabular")
-    raise unknown_name("data kind", kind, ("images", "vectors", "tabular"))
+    raise unknown_name("data kind", kind, SPACE_KINDS)

@@ -19,7 +19,7 @@ from topnet.errors import format_message
 from topnet.io import atomic_write_text
 from topnet.tune.bias import blend_score, seed_noise
 from topnet.tune.budget import Budget, Deadline, parse_budget
-from topnet.tune.builders import check_keys
+from topnet.tune.builders import check_space
 from topnet.tune.checkpoints import CheckpointKeeper
 from topnet.tune.data import DataSpec, TrialData, prepare_splits
 from topnet.tune.defaults import default_space
@@ -34,16 +34,25 @@ __all__ = ["tune", "resolve_space", "resolve_data"]
 
 
 def resolve_space(space: Any, splits: Splits) -> SearchSpace:
-    """A `SearchSpace` from None (the default for the data), a TOML path, a dict or a space."""
+    """A `SearchSpace` from None (the default for the data), a TOML path, a dict or a space.
+
+    Raises:
+        ValueError: a dict or TOML file naming keys or values outside the configuration
+            vocabulary (`topnet.tune.builders.check_space`).
+    """
     if space is None:
         return default_space(splits)
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, dict):
-        return SearchSpace.from_dict(space)
-    if isinstance(space, (str, os.PathLike)):
-        return SearchSpace.from_toml(space)
-    raise TypeError(format_message("space", type(space).__name__, "None, a SearchSpace, a dict or a TOML file path"))
+        space = SearchSpace.from_dict(space)
+    elif isinstance(space, (str, os.PathLike)):
+        space = SearchSpace.from_toml(space)
+    else:
+        raise TypeError(format_message("space", type(space).__name__,
+                                       "None, a SearchSpace, a dict or a TOML file path"))
+    check_space(space)
+    return space
 
 
 def resolve_data(data: Any) -> tuple[Splits, DataSpec | None, dict[str, Any] | None]:
@@ -125,7 +134,7 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
                            keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials,
                            trial_seconds=trial_seconds, precision=precision, channels_last=channels_last)
     space = resolve_space(space, splits)
-    check_keys(space.params)
+    check_space(space)  # also a --set value fixed into the space after resolve_space checked it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
@@ -133,8 +142,9 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
                         deadline_at=None if limits.seconds is None else time.time() + deadline.remaining())
     study = open_study(make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period), study_name,
                        sampler=sampler_object, pruner=pruner_object, direction=settings.direction, attrs=attrs)
-    if space.baseline and not study.get_trials(deepcopy=False):
-        study.enqueue_trial(dict(space.baseline))  # a known-good start (the default model of topnet train)
+    if not study.get_trials(deepcopy=False):  # a new study; a resumed one has tried them already
+        for params in space.first_trials():  # the baseline, then the portfolio: TPE's first history
+            study.enqueue_trial(params)
     keeper = CheckpointKeeper(out, keep_top_k, maximize=settings.direction == "maximize")
     objective = TrialObjective(space, trial_data, settings, keeper=keeper, deadline=deadline, backup_dir=out / "backups")
     ran = run_trials(study, objective, num_trials=limits.trials, max_trials=max_trials, deadline=deadline,

@@ -24,11 +24,23 @@ The same space in TOML (``SearchSpace.from_toml``); unknown keys are errors::
     [[rules]]
     when = { family = "selu_mlp" }
     then = { activation = "selu", batch_norm = false }
+
+    [baseline]
+    family = "mlp"
+    lr = 1e-3
+
+    [[portfolio]]
+    family = "selu_mlp"
+    lr = 3e-4
+
+A new study tries the ``baseline`` first, then each ``[[portfolio]]`` entry in order
+(`SearchSpace.first_trials`); the sampler (TPE) then starts from their results.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -158,9 +170,12 @@ class SearchSpace:
         rules: `Rule`s; a matching rule's values replace sampling (and win over sampled values).
         baseline: parameter values of a known-good configuration, tried first by a new study
             (Optuna's ``enqueue_trial``); parameters it leaves out are sampled.
+        portfolio: more partial configurations, tried after the baseline in this order (best
+            expected value first; `topnet.tune.portfolio` holds measured ones per kind of data).
 
     Raises:
-        ValueError: a ``when`` naming a parameter that is not defined before it (typos).
+        ValueError: a ``when`` naming a parameter that is not defined before it (typos), or a
+            baseline or portfolio entry naming a key that is not a parameter.
 
     Example:
         >>> space = SearchSpace({"family": Categorical(["mlp", "selu_mlp"]),
@@ -173,13 +188,22 @@ class SearchSpace:
     params: Mapping[str, Param]
     rules: tuple[Rule, ...] = field(default=())
     baseline: Mapping[str, Any] | None = None
+    portfolio: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "rules", tuple(self.rules))
+        object.__setattr__(self, "portfolio", tuple(self.portfolio))
         unknown = sorted(set(self.baseline or {}) - set(self.params))
         if unknown:
             raise ValueError(format_message("baseline", unknown, f"parameters of the space {sorted(self.params)}"))
+        for index, entry in enumerate(self.portfolio):
+            if not isinstance(entry, Mapping):
+                raise ValueError(format_message(f"portfolio[{index}]", entry, "a table of parameter values"))
+            unknown = sorted(set(entry) - set(self.params))
+            if unknown:
+                raise ValueError(format_message(f"portfolio[{index}]: unknown key(s)", unknown,
+                                                f"parameters of the space {sorted(self.params)}"))
         known = {key for rule in self.rules for key in rule.then}
         for name, param in self.params.items():
             if not isinstance(param, tuple(_KINDS.values())):
@@ -209,6 +233,27 @@ class SearchSpace:
                 config.update(rule.then)
         return config
 
+    def first_trials(self) -> list[dict[str, Any]]:
+        """What a new study enqueues, in order: the baseline, then the portfolio entries.
+
+        Only values inside the space are kept: a baseline value outside its parameter's range
+        is left to the sampler, and a portfolio entry with such a value (a default space
+        narrowed for a small budget, say) is left out whole, as is a repeat of an earlier entry.
+
+        Example:
+            >>> space = SearchSpace({"width": Categorical([16, 32]), "lr": Float(1e-4, 1e-2, log=True)},
+            ...                     baseline={"width": 32}, portfolio=[{"width": 64}, {"width": 16, "lr": 3e-3},
+            ...                                                        {"width": 32}])
+            >>> space.first_trials()
+            [{'width': 32}, {'width': 16, 'lr': 0.003}]
+        """
+        first = [{k: v for k, v in (self.baseline or {}).items() if _inside(self.params[k], v)}]
+        for entry in self.portfolio:
+            entry = dict(entry)
+            if all(_inside(self.params[k], v) for k, v in entry.items()) and entry not in first:
+                first.append(entry)
+        return [entry for entry in first if entry]
+
     def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The configuration that a trial with these ``params`` (``trial.params``) sampled."""
         return self.sample(_FixedTrial(params))
@@ -221,7 +266,11 @@ class SearchSpace:
             fields = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
             params[name] = {"type": _kind_of(param), **fields}
         document = {"params": params, "rules": [{"when": dict(r.when), "then": dict(r.then)} for r in self.rules]}
-        return {**document, "baseline": dict(self.baseline)} if self.baseline else document
+        if self.baseline:
+            document["baseline"] = dict(self.baseline)
+        if self.portfolio:
+            document["portfolio"] = [dict(entry) for entry in self.portfolio]
+        return document
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> SearchSpace:
@@ -230,13 +279,17 @@ class SearchSpace:
         Raises:
             ValueError: unknown keys (top level, in a parameter, in a rule) or bad values.
         """
-        _no_unknown("search space", document, {"params", "rules", "baseline"})
+        _no_unknown("search space", document, {"params", "rules", "baseline", "portfolio"})
         params = {name: _param_from_dict(name, spec) for name, spec in dict(document.get("params", {})).items()}
         rules = []
         for index, rule in enumerate(document.get("rules", [])):
             _no_unknown(f"rules[{index}]", rule, {"when", "then"})
             rules.append(Rule(when=dict(rule.get("when", {})), then=dict(rule.get("then", {}))))
-        return cls(params, tuple(rules), dict(document["baseline"]) if document.get("baseline") else None)
+        portfolio = document.get("portfolio", [])
+        if not isinstance(portfolio, (list, tuple)):
+            raise ValueError(format_message("portfolio", portfolio, "a list of tables ([[portfolio]] in TOML)"))
+        baseline = dict(document["baseline"]) if document.get("baseline") else None
+        return cls(params, tuple(rules), baseline, tuple(portfolio))
 
     @classmethod
     def from_toml(cls, source: str | os.PathLike) -> SearchSpace:
@@ -250,6 +303,18 @@ class SearchSpace:
     def to_json(self) -> str:
         """`to_dict` as a JSON string (how a study stores its space); keeps the parameters' order."""
         return json.dumps(self.to_dict())
+
+
+def _inside(param: Param, value: Any) -> bool:
+    """Whether ``value`` is one that ``param`` can take (True is not 1 here, unlike in Python)."""
+    if isinstance(param, (Categorical, Fixed)):
+        options = param.choices if isinstance(param, Categorical) else (param.value,)
+        return any(value == option and isinstance(value, bool) == isinstance(option, bool) for option in options)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not param.low <= value <= param.high:
+        return False
+    if isinstance(param, Int):
+        return isinstance(value, int) and (value - param.low) % param.step == 0
+    return param.step is None or math.isclose(round((value - param.low) / param.step) * param.step, value - param.low)
 
 
 def _kind_of(param: Param) -> str:

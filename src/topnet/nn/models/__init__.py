@@ -81,4 +81,4 @@ def config_of(model: torch.nn.Module) -> dict[str, Any] | None:
 def _import_builtin() -> None:
     # importing the modules registers the built-in builders
     from topnet.nn.models import (basic, convnets, inception, presets, resnet, selu,  # noqa: F401
-                                  wide_and_deep, xception)
+                                  sequence, wide_and_deep, xception)

@@ -17,7 +17,7 @@ from topnet.nn.layers import ConvBNAct
 from topnet.nn.models import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _check_widths, _image_shape, _initialize
 
-__all__ = ["convnet", "separable_convnet", "classifier_head"]
+__all__ = ["convnet", "separable_convnet", "classifier_head", "conv_stages"]
 
 
 def classifier_head(in_features: int, num_classes: int, dense: int = 0, dropout: float = 0.0,
@@ -37,6 +37,26 @@ def classifier_head(in_features: int, num_classes: int, dense: int = 0, dropout:
     return layers + [nn.Linear(in_features, num_classes)]
 
 
+def conv_stages(channels: int, filters: Sequence[int], convs_per_stage: int, kernel_size: int, activation: str,
+                batch_norm: bool, *, dims: int = 2, separable: bool = False) -> tuple[list[nn.Module], int]:
+    """Stages of conv-BN-activation layers, each ending with a max pool of 2 (halving height
+    and width, or the length for ``dims=1``); returns ``(layers, channels out)``.
+
+    Example:
+        >>> layers, out = conv_stages(1, [4, 8], 1, 3, "relu", True, dims=1)
+        >>> [type(m).__name__ for m in layers][-2:], out
+        (['ConvBNAct', 'MaxPool1d'], 8)
+    """
+    layers: list[nn.Module] = []
+    for width in filters:
+        for _ in range(convs_per_stage):
+            layers.append(ConvBNAct(channels, width, kernel_size, activation=activation,
+                                    bn="before" if batch_norm else None, separable=separable, dims=dims))
+            channels = width
+        layers.append(nn.MaxPool2d(2) if dims == 2 else nn.MaxPool1d(2))
+    return layers, channels
+
+
 def _build(builder: str, input_shape: Sequence[int], num_classes: int, filters: Sequence[int],
            convs_per_stage: int, kernel_size: int, activation: str, batch_norm: bool, dropout: float,
            dense: int, initializer: str | None, separable: bool) -> nn.Module:
@@ -51,13 +71,8 @@ def _build(builder: str, input_shape: Sequence[int], num_classes: int, filters: 
     if min(height, width) < 2 ** len(filters):
         raise ValueError(format_message("input_shape", tuple(input_shape), f"height and width >= {2 ** len(filters)} "
                                         f"for {len(filters)} stages (each halves them)", "use fewer filters"))
-    layers: list[nn.Module] = []
-    for out in filters:
-        for _ in range(convs_per_stage):
-            layers.append(ConvBNAct(channels, out, kernel_size, activation=activation,
-                                    bn="before" if batch_norm else None, separable=separable))
-            channels = out
-        layers.append(nn.MaxPool2d(2))  # (batch, channels, height / 2, width / 2)
+    layers, channels = conv_stages(channels, filters, convs_per_stage, kernel_size, activation, batch_norm,
+                                   separable=separable)
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]  # (batch, channels)
     layers += classifier_head(channels, num_classes, dense, dropout, activation)
     return _initialize(nn.Sequential(*layers), initializer, activation)

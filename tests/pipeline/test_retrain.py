@@ -1,0 +1,73 @@
+"""The retrain phase's promises: a decaying schedule trains every planned epoch, and a retrained
+model is never worse on valid than the search trial it copies."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from topnet.data import Dataset, Splits
+from topnet.io import load_model, save_model
+from topnet.pipeline.retrain import RetrainPlan, retrain
+from topnet.train import evaluate
+from topnet.tune.data import TrialData
+from topnet.tune.objective import FitSettings, train_config
+
+
+def _data(rows=600, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=2.0, size=(3, 8))
+    y = rng.integers(0, 3, rows)
+    x = (centres[y] + rng.normal(size=(rows, 8))).astype(np.float32)
+    part = lambda lo, hi: Dataset(x=x[lo:hi], y=y[lo:hi])  # noqa: E731
+    splits = Splits(train=part(0, 400), valid=part(400, 500), blend=part(500, 600))
+    return SimpleNamespace(search_splits=splits, splits=splits, task="classification", info={"class_names": None})
+
+
+CONFIG = {"family": "mlp", "depth": 1, "width": 16, "optimizer": "adam", "lr": 0.01, "schedule": "constant",
+          "batch_size": 32}
+
+
+def _trial(run, data, config, epochs, number=0):
+    """A search trial's checkpoint, as `CheckpointKeeper` leaves it: ``run/search/trials/N``."""
+    outcome = train_config(config, TrialData(data.search_splits), FitSettings(epochs=epochs, device="cpu"), seed=1)
+    save_model(outcome.model, run / "search" / "trials" / str(number),
+               metadata={"trial": number, "value": outcome.value, "config": config})
+    return outcome.value
+
+
+def _retrain(run, data, config, epochs, trial_value, patience=6):
+    plan = RetrainPlan("00-mlp-t0", 0, dict(config), seed=5, epochs=epochs, trial_value=trial_value)
+    return retrain(plan, data, run, metric="val_accuracy", patience=patience, seconds=600, device="cpu",
+                   tensorboard=False, verbose=0, label="test")
+
+
+def _valid_accuracy(model, data):
+    return evaluate(model, data.search_splits.valid, metrics=["accuracy"], device="cpu")["accuracy"]
+
+
+def test_a_retrained_model_worse_than_its_trial_gives_way_to_the_trial_s_weights(tmp_path):
+    data = _data()
+    trial_value = _trial(tmp_path, data, CONFIG, epochs=30)
+    weak = {**CONFIG, "lr": 1e-5}  # one epoch at a tiny rate: far below the trial
+    model, record = _retrain(tmp_path, data, weak, epochs=1, trial_value=trial_value)
+    assert record["retrained_valid"] < trial_value
+    assert record["weights"] == "search trial 0" and record["valid"] == trial_value
+    assert _valid_accuracy(model, data) == pytest.approx(trial_value)
+    assert _valid_accuracy(load_model(tmp_path / "models" / "00-mlp-t0"), data) == pytest.approx(trial_value)
+
+
+def test_a_retrained_model_at_least_as_good_as_its_trial_is_kept(tmp_path):
+    data = _data()
+    trial_value = _trial(tmp_path, data, {**CONFIG, "lr": 1e-3}, epochs=1)
+    model, record = _retrain(tmp_path, data, CONFIG, epochs=30, trial_value=trial_value)
+    assert record["weights"] == "retrained" and record["valid"] == record["retrained_valid"] >= trial_value
+    assert _valid_accuracy(model, data) == pytest.approx(record["valid"])
+
+
+@pytest.mark.parametrize("schedule, epochs_run", [("cosine", 8), ("one_cycle", 8), ("constant", 2)])
+def test_a_decaying_schedule_trains_every_planned_epoch(tmp_path, schedule, epochs_run):
+    # a rate of 1e-12 changes nothing: valid never improves, so early stopping (patience 1) stops at epoch 2
+    _, record = _retrain(tmp_path, _data(), {**CONFIG, "lr": 1e-12, "schedule": schedule}, epochs=8,
+                         trial_value=None, patience=1)
+    assert record["epochs_run"] == epochs_run and record["weights"] == "retrained"
