@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/topnet run --data fashion-mnist --budget $(BUDGET)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=20
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow and not e2e"

@@ -8,7 +8,7 @@ softmax of the image and of its mirror) and as an ensemble of the seeds' models 
 their softmax). Test accuracy depends on the device only through numerics, so the figures hold
 for CPU runs; the GPU just makes the grid cheap.
 
-Each recipe is ``topnet.tune.objective.train_config`` on ``topnet run``'s own splits (seed 0:
+Each recipe is ``topnet.configs.train_config`` on ``topnet run``'s own splits (seed 0:
 48,000 train, 6,000 valid, 6,000 blend, the 10,000 official test images), with the
 precision and memory layout ``topnet run`` uses (``precision="auto"``, channels last). One
 process per seed; the seeds run side by side.
@@ -53,8 +53,9 @@ def _probabilities(model, x, *, flip: bool) -> np.ndarray:
 def run_seed(seed: int, recipes: list[str], out: Path) -> None:
     from topnet.pipeline.config import RunConfig
     from topnet.pipeline.data import prepare
-    from topnet.tune.data import TrialData
-    from topnet.tune.objective import FitSettings, train_config
+    from topnet.configs.data_spec import TrialData
+    from topnet.configs.settings import FitSettings
+    from topnet.configs.training import train_config
 
     data = prepare(RunConfig(data="fashion-mnist", seed=0))
     test = data.splits.test

@@ -1,7 +1,7 @@
 """Measure the search portfolio for signals: candidate configurations on MNIST-1D, ranked.
 
 Each candidate is a configuration of `topnet.tune.defaults.signal_space` (1-D convnets, a
-bidirectional GRU, an MLP), trained by `topnet.tune.objective.train_config` (what a search
+bidirectional GRU, an MLP), trained by `topnet.configs.train_config` (what a search
 trial and a retrained member call) on ``topnet run``'s own MNIST-1D splits (`DataSpec("mnist1d")`
 with `prepare_splits`: seed 0, 3,200 train and 400 valid signals of length 40), at full fidelity
 (all epochs, no early stopping, the best valid epoch kept), once per seed. A candidate's score is
@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 
 from _side_venv import machine_line  # bench/ is on sys.path when a script here runs
-from topnet.tune.data import DataSpec, TrialData, prepare_splits
+from topnet.configs.data_spec import DataSpec, TrialData, prepare_splits
 from topnet.tune.defaults import signal_space
-from topnet.tune.objective import FitSettings, train_config
+from topnet.configs.settings import FitSettings
+from topnet.configs.training import train_config
 
 PORTFOLIO = Path(__file__).resolve().parents[1] / "src" / "topnet" / "tune" / "portfolio.json"
 _TRAINING = {"dropout": 0.0, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "weight_decay": 1e-6,

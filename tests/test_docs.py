@@ -21,7 +21,11 @@ def test_the_readme_has_examples():
     assert len(python_blocks(ROOT / "README.md")) >= 3
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if python_blocks(p)], ids=lambda p: p.name)
+SLOW = {"run.md"}  # its example is a whole `topnet run`: over 30 s
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else [])
+                                  for p in FILES if python_blocks(p)], ids=lambda p: p.name)
 def test_examples_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

@@ -16,6 +16,8 @@ __all__ = [
     "CheckpointError",
     "NonFiniteError",
     "TrainingInterrupted",
+    "SealedSplitError",
+    "TestSplitReadTwice",
     "format_message",
     "unknown_name",
 ]
@@ -44,6 +46,16 @@ class CheckpointError(TopnetError, RuntimeError):
 class NonFiniteError(TopnetError, FloatingPointError):
     """A loss or a score became NaN or infinite: ``TerminateOnNaN(raise_error=True)``, a trial
     whose validation value is not finite."""
+
+
+class SealedSplitError(TopnetError, RuntimeError):
+    """A sealed split (``topnet.data.SealedSplit``) read without ``open()``."""
+
+
+class TestSplitReadTwice(SealedSplitError):
+    """A sealed test split opened a second time: a run reads its test split once, at the end."""
+
+    __test__ = False  # a class named Test* that is not a pytest test class
 
 
 class TrainingInterrupted(KeyboardInterrupt):

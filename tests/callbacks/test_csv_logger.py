@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from topnet.callbacks.csv_logger import CSVLogger
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 def make_state():

@@ -11,7 +11,8 @@ from torch import nn
 import topnet
 from topnet.callbacks.base import Callback
 from topnet.callbacks.diagnostics import Diagnostics
-from topnet.train.diagnostics import Probe, diagnose
+from topnet.nn.probe import Probe
+from topnet.train.diagnostics import diagnose
 
 
 def sigmoid_mlp(depth=8, width=16):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from topnet.callbacks.early_stopping import EarlyStopping
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 def make_state(epochs=20):

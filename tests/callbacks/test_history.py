@@ -5,7 +5,7 @@ import math
 import torch
 
 from topnet.callbacks.history import History
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 def make_state(epochs=5):

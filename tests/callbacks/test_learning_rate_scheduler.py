@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from topnet.callbacks.learning_rate_scheduler import LearningRateScheduler
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 def make_state(lr=0.1, steps_per_epoch=3, groups=None):

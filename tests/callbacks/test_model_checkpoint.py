@@ -6,8 +6,8 @@ import torch
 
 import topnet.io
 from topnet.callbacks.model_checkpoint import ModelCheckpoint
+from topnet.callbacks.state import TrainState
 from topnet.io import load_weights
-from topnet.train.state import TrainState
 
 
 def make_state(steps_per_epoch=3):

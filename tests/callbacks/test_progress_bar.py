@@ -6,7 +6,7 @@ import torch
 
 from topnet.callbacks import progress_bar
 from topnet.callbacks.progress_bar import ProgressBar, format_seconds, format_value
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 class FakeClock:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from topnet.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 
 def make_state(lr=1.0, groups=None):

@@ -3,12 +3,13 @@ pieces of the data floor they rely on (row paths, chunked uint8 statistics)."""
 import numpy as np
 import pytest
 
-from topnet.cli import build_parser, data_settings
+from topnet.cli import build_parser
+from topnet.cli.arguments import data_settings
 from topnet.data import Dataset, Standardizer
 from topnet.data.registry import image_options, parse_image_size
 from topnet.data.transforms import _uint8_moments
 from topnet.pipeline import RunConfig
-from topnet.tune.data import DataSpec
+from topnet.configs.data_spec import DataSpec
 
 
 def test_image_options_keep_only_what_differs_from_the_defaults():

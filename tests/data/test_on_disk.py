@@ -72,6 +72,7 @@ def test_fit_trains_from_the_memory_map_without_copying_it(source, monkeypatch):
     assert seen and all(seen) and np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.slow
 def test_a_run_on_a_folder_that_stays_on_disk_skips_lightgbm_and_finishes(tmp_path, monkeypatch):
     from PIL import Image
 

@@ -10,7 +10,7 @@ import torch
 
 from topnet.data import load, split, standardize
 from topnet.ensemble import Ensemble
-from topnet.ensemble.cli_commands import add_ensemble_parser, find_model_dirs, run_ensemble
+from topnet.cli.ensemble import add_ensemble_parser, find_model_dirs, run_ensemble
 from topnet.io import save_model
 from topnet.nn import create_model
 from topnet.train import fit

@@ -88,6 +88,7 @@ def test_member_outputs_and_combine_agree(fitted):
     np.testing.assert_allclose(ensemble.combine(outputs), ensemble.predict_proba(splits.test.x))
 
 
+@pytest.mark.slow
 def test_reload_in_a_fresh_process_predicts_the_same(fitted, tmp_path):
     ensemble, splits = fitted
     ensemble.save(tmp_path / "ens")

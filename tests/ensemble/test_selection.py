@@ -23,7 +23,7 @@ def test_few_rows_get_fewer_folds_and_too_few_are_refused():
         fold_ids(np.array([0, 1, 0]), 5)
 
 
-@pytest.mark.parametrize("name", ["weighted", "caruana", "stacking"])
+@pytest.mark.parametrize("name", ["weighted", "caruana", pytest.param("stacking", marks=pytest.mark.slow)])
 def test_a_fold_is_predicted_without_its_own_labels(members_and_labels, name):
     stacked, y = members_and_labels
     folds = fold_ids(y, 5, seed=0)

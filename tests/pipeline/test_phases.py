@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from topnet.callbacks import Deadline
+from topnet.callbacks.epoch_progress import EpochProgress
 from topnet.data import Dataset, Splits
 from topnet.ensemble import NetworkMember
 from topnet.pipeline.evaluate import mc_dropout_scores
-from topnet.pipeline.retrain import _Progress
-from topnet.tune.budget import Deadline
 
 
 def _data(rows=300):
@@ -46,7 +46,7 @@ def test_mc_dropout_takes_fewer_samples_when_time_is_short():
                                                    ("val_loss", [0.5, 0.3, 0.4], 0.3),
                                                    ("val_mae", [2.0, 1.0, 3.0], 1.0), ("val_r2", [0.2, 0.5, 0.4], 0.5)])
 def test_retrain_progress_keeps_the_best_in_the_metric_s_direction(metric, values, best):
-    progress = _Progress("m", metric, Deadline(None), verbose=0)
+    progress = EpochProgress("m", metric, Deadline(None), verbose=0)
     for epoch, value in enumerate(values):
         progress.on_epoch_end(SimpleNamespace(logs={metric: value}, epoch=epoch, epochs=3))
     assert progress.best == best
@@ -61,7 +61,7 @@ def test_cpu_searches_leave_out_width_64_convnets_under_four_hours(hours, widths
 
 
 def test_the_ensemble_floor_is_left_by_the_phases_before_it():
-    from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, phase_shares
+    from topnet.budget import PHASE_FLOORS, BudgetPlan, phase_shares
 
     plan = BudgetPlan(240.0, phase_shares(240.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
     assert plan.reserve(["lightgbm", "ensemble"]) == pytest.approx(0.07 * 240 + 60.0)  # 5% would be 12 s
@@ -72,7 +72,7 @@ def test_the_ensemble_floor_is_left_by_the_phases_before_it():
 
 
 def test_the_ensemble_floor_follows_its_members_once_they_are_known():
-    from topnet.pipeline.budget import PHASE_FLOORS, BudgetPlan, ensemble_floor, phase_shares
+    from topnet.budget import PHASE_FLOORS, BudgetPlan, ensemble_floor, phase_shares
 
     plan = BudgetPlan(300.0, phase_shares(300.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
     plan.set_floor("ensemble", ensemble_floor(3))  # one retrained model, a search checkpoint, LightGBM
@@ -97,22 +97,22 @@ def _probe_data(rows):
     return SimpleNamespace(search_splits=Splits(train=train, valid=valid))
 
 
-def test_probe_times_steps_after_the_warm_up_and_scales_them_to_a_full_epoch(monkeypatch):
+def test_probe_times_steps_after_the_warm_up_and_scales_them_to_a_full_epoch():
+    from topnet.configs.settings import FitSettings
     from topnet.pipeline import retrain as retrain_module
-    from topnet.tune.objective import FitSettings
 
     ticks = iter(range(10**6))  # each reading of the clock is one second later
-    monkeypatch.setattr(retrain_module, "_clock", lambda: float(next(ticks)))
     config = {"family": "mlp", "batch_size": 32, "depth": 1, "width": 8}
     settings = FitSettings(epochs=20, metric="val_accuracy", device="cpu", patience=3, subset=0.5, subset_epochs=2)
-    seconds = retrain_module.probe_epoch_seconds(config, _probe_data(2000), settings, seed=0, batches=12, warm=3)
+    seconds = retrain_module.probe_epoch_seconds(config, _probe_data(2000), settings, seed=0, batches=12, warm=3,
+                                                clock=lambda: float(next(ticks)))
     # one second per timed step, times ceil(2000 / 32) = 63 steps, plus one second of validation
     assert seconds == 64.0
 
 
 def test_probe_gives_up_on_an_epoch_of_a_few_batches():
+    from topnet.configs.settings import FitSettings
     from topnet.pipeline.retrain import probe_epoch_seconds
-    from topnet.tune.objective import FitSettings
 
     settings = FitSettings(metric="val_accuracy", device="cpu")
     assert probe_epoch_seconds({"family": "mlp", "batch_size": 32}, _probe_data(150), settings, seed=0) is None

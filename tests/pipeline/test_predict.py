@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import shutil
 
@@ -17,6 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from topnet.cli.predict import add_predict_parser, run_predict
+from topnet.configs.data_spec import TrialData, model_arguments
 from topnet.data import Standardizer, write_idx
 from topnet.ensemble import Ensemble, LightGBMMember, NetworkMember
 from topnet.errors import CheckpointError, DataError
@@ -25,9 +28,7 @@ from topnet.pipeline import RunConfig
 from topnet.pipeline.data import prepare
 from topnet.pipeline.evaluate import network_members
 from topnet.pipeline.predict import predict_run
-from topnet.pipeline.predict_cli import add_predict_parser, run_predict
 from topnet.pipeline.predict_inputs import fit_shape
-from topnet.tune.data import TrialData, model_arguments
 from topnet.uncertainty import mc_predict
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "a b"]
@@ -50,7 +51,7 @@ def _make_run(directory, data, *, target=None, families=(), lightgbm=False):
         members.append(LightGBMMember(task=data.task, num_boost_round=5, params={"min_data_in_leaf": 3}))
     ensemble = Ensemble(members, combiner="uniform", temperature=data.task == "classification").fit(data.search_splits)
     ensemble.save(directory / "ensemble")
-    return data.splits, ensemble
+    return dataclasses.replace(data.splits, test=data.test.open()), ensemble  # the run's sealed test, read here
 
 
 def _write_table(path, header, rows):

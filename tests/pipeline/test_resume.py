@@ -56,6 +56,7 @@ def _state(out: Path) -> dict:
     return json.loads(file.read_text()) if file.exists() else {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", list(MOMENTS))
 def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path, image_npz):
     out = tmp_path / "run"
@@ -95,7 +96,7 @@ def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path
 
 
 def test_resume_counts_the_time_the_killed_run_spent(tmp_path):
-    from topnet.pipeline.run import RunState
+    from topnet.pipeline.run_state import RunState
 
     state = RunState(tmp_path)
     state.document["elapsed_s"] = 30.0
@@ -108,6 +109,7 @@ def test_resume_counts_the_time_the_killed_run_spent(tmp_path):
     assert RunState(tmp_path).time_spent() == pytest.approx(42.0)
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
     """Issue 9, scenario 9: SIGKILL at 10 moments drawn from a seeded generator (from the first
     import on), ``--resume`` each time; then the run finishes, complete and consistent. The
@@ -141,6 +143,7 @@ def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
     assert data.predictions["proba"].shape == (150, 3)
 
 
+@pytest.mark.slow
 def test_sigterm_during_retraining_backs_up_exits_nonzero_and_resume_finishes(tmp_path, image_npz):
     """Issue 9, scenario 9: SIGTERM while a model trains writes its backup and exits non-zero
     within 10 s; ``--resume`` then finishes the run."""

@@ -6,12 +6,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from topnet.configs.data_spec import TrialData
+from topnet.configs.settings import FitSettings
+from topnet.configs.training import train_config
 from topnet.data import Dataset, Splits
 from topnet.io import load_model, save_model
 from topnet.pipeline.retrain import RetrainPlan, retrain
 from topnet.train import evaluate
-from topnet.tune.data import TrialData
-from topnet.tune.objective import FitSettings, train_config
 
 
 def _data(rows=600, seed=0):
@@ -38,8 +40,9 @@ def _trial(run, data, config, epochs, number=0):
 
 def _retrain(run, data, config, epochs, trial_value, patience=6):
     plan = RetrainPlan("00-mlp-t0", 0, dict(config), seed=5, epochs=epochs, trial_value=trial_value)
-    return retrain(plan, data, run, metric="val_accuracy", patience=patience, seconds=600, device="cpu",
-                   tensorboard=False, verbose=0, label="test")
+    settings = FitSettings(metric="val_accuracy", device="cpu")
+    return retrain(plan, data, run, settings, patience=patience, seconds=600, tensorboard=False, verbose=0,
+                   label="test")
 
 
 def _valid_accuracy(model, data):

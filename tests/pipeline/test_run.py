@@ -18,6 +18,7 @@ def _json(path):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture", ["image_run_dir", "classification_run_dir", "regression_run_dir"])
 def test_a_run_writes_every_part_of_the_run_directory(fixture, request):
     out = request.getfixturevalue(fixture)
@@ -40,6 +41,7 @@ def test_a_run_writes_every_part_of_the_run_directory(fixture, request):
     assert not (out / "backup").exists() or not any((out / "backup").iterdir())  # no backup left behind
 
 
+@pytest.mark.slow
 def test_image_run_scores_test_once_and_reloads(image_run_dir):
     metrics = _json(image_run_dir / "metrics.json")
     assert set(metrics["test"]) >= {"accuracy", "nll", "ece"}
@@ -65,6 +67,7 @@ def test_image_run_scores_test_once_and_reloads(image_run_dir):
     assert probe["epoch_seconds"] is None or probe["epoch_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_classification_csv_keeps_class_and_column_names(classification_run_dir):
     dataset = _json(classification_run_dir / "dataset.json")
     assert dataset["task"] == "classification" and dataset["kind"] == "tabular"
@@ -76,6 +79,7 @@ def test_classification_csv_keeps_class_and_column_names(classification_run_dir)
     assert "mid" in page and "Confusion matrix" in page
 
 
+@pytest.mark.slow
 def test_regression_csv_reports_errors_not_accuracy(regression_run_dir):
     metrics = _json(regression_run_dir / "metrics.json")
     assert set(metrics["test"]) == {"rmse", "mae"} and set(metrics["best_single"]) >= {"name", "rmse", "mae"}
@@ -88,6 +92,7 @@ def test_regression_csv_reports_errors_not_accuracy(regression_run_dir):
         assert arrays["y_pred"].shape == arrays["y_std"].shape == arrays["y_true"].shape
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_overwritten(image_run_dir):
     before = (image_run_dir / "metrics.json").read_bytes()
     with pytest.raises(FileExistsError, match="finished run"):
@@ -150,8 +155,8 @@ def test_run_help_explains_the_phases(capsys):
 
 
 def test_the_data_spec_of_the_search_matches_the_run_splits(tmp_path, image_npz):
+    from topnet.configs.data_spec import prepare_splits
     from topnet.pipeline.data import data_spec, prepare
-    from topnet.tune.data import prepare_splits
 
     config = RunConfig(data=str(image_npz), out=str(tmp_path / "o"))
     ours = prepare(config).splits

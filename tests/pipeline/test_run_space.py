@@ -13,7 +13,7 @@ from topnet.cli import main
 from topnet.pipeline import RunConfig, resolve_config, run
 from topnet.pipeline.config import read_space
 from topnet.pipeline.search import search_space
-from topnet.tune.search import resolve_space
+from topnet.tune.tuner import resolve_space
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = """

@@ -8,7 +8,7 @@ import pytest
 
 from topnet.data import Dataset, Splits
 from topnet.recipes import RecipeResult, list_recipes, mean_spread
-from topnet.recipes.cli_commands import add_recipe_parser, run_recipe
+from topnet.cli.recipe import add_recipe_parser, run_recipe
 from topnet.recipes.common import load_data, padded, resolve_seeds, subsets
 
 

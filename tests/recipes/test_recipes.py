@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from topnet.callbacks import ActivationLogger, LearningRateLog
 from topnet.nn import count_params, create_model
 from topnet.recipes import RecipeResult, get_recipe, list_recipes
-from topnet.recipes.callbacks_tensorboard import ActivationLogger
-from topnet.recipes.schedules import LearningRateLog, schedule_callbacks
+from topnet.recipes.schedules import schedule_callbacks
 from topnet.train import exponential_decay, piecewise_constant, power_decay
 
 import topnet
@@ -57,6 +57,7 @@ def test_an_unknown_recipe_names_the_closest():
         get_recipe("deep_dnn")
 
 
+@pytest.mark.slow
 def test_separable_vs_conv(tiny_fashion, tmp_path):
     result, _ = run_quick("separable-vs-conv", tiny_fashion, tmp_path, seeds=2)
     assert column(result, "model") == ["separable convnet, RMSprop", "simple convnet, RMSprop",

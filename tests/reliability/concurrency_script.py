@@ -13,7 +13,7 @@ import os
 import time
 
 from topnet.tune import Float, Int, SearchSpace
-from topnet.tune.objective import FitSettings
+from topnet.configs.settings import FitSettings
 from topnet.tune.runner import run_trials
 from topnet.tune.study import make_pruner, make_sampler, make_storage, open_study, study_attrs
 

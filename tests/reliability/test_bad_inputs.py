@@ -14,8 +14,8 @@ from topnet.callbacks import Callback
 from topnet.cli import main
 from topnet.data import load
 from topnet.errors import DataError
-from topnet.tune.budget import parse_budget
-from topnet.tune.builders import complete_config
+from topnet.budget import parse_budget
+from topnet.configs.builders import complete_config
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(30, 4)).astype(np.float32)

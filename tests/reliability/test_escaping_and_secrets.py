@@ -44,7 +44,7 @@ def test_storage_passwords_never_reach_logs_or_files(postgres_url, tmp_path, cap
     code = main(["tune", "--data", str(tmp_path / "d.npz"), "--storage", secret_url, "--study-name", "secret",
                  "--trials", "3", "--max-trials", "2", "--epochs", "1", "--out", str(tmp_path / "tune"), "--no-plots"])
     assert code == 0
-    worker = subprocess.run([sys.executable, "-m", "topnet.tune.worker", "--study", "secret", "--storage", secret_url,
+    worker = subprocess.run([sys.executable, "-m", "topnet.cli", "worker", "--study", "secret", "--storage", secret_url,
                              "--out", str(tmp_path / "worker")], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert worker.returncode == 0, worker.stderr.replace(PASSWORD, "***")

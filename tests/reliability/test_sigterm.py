@@ -64,11 +64,13 @@ def test_sigterm_during_topnet_train_exits_130_and_the_same_command_resumes(tmp_
     seconds, stderr = _terminate(process, lambda: history.exists() and len(history.read_text().splitlines()) >= 2)
     assert process.returncode == 130 and seconds < 10, (process.returncode, seconds, stderr)
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert (tmp_path / "run" / "backup" / "backup.pt").is_file() and not (tmp_path / "run" / "metrics.json").exists()
+    # train_config keeps a backup per fit phase (a subset phase, then "full")
+    assert (tmp_path / "run" / "backup" / "full" / "backup.pt").is_file()
+    assert not (tmp_path / "run" / "metrics.json").exists()
     resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     rows = list(csv.DictReader(history.open()))
     assert [int(row["epoch"]) for row in rows] == list(range(epochs))  # each epoch once, in order
     assert set(json.loads((tmp_path / "run" / "metrics.json").read_text())) >= {"train", "valid", "test"}
     assert (tmp_path / "run" / "model" / "weights.safetensors").is_file()
-    assert not list((tmp_path / "run" / "backup").glob("backup*"))
+    assert not list((tmp_path / "run" / "backup").rglob("backup*"))

@@ -16,15 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-import topnet.tune.objective as objective_module
+import topnet.tune.trial_objective as objective_module
 from topnet.data import Dataset, split, standardize
 from topnet.errors import TrainingInterrupted
 from topnet.tune import Categorical, DataSpec, Fixed, Float, SearchSpace, tune
 from topnet.tune._optuna import import_optuna
-from topnet.tune.builders import build_model
-from topnet.tune.data import TrialData, model_arguments, prepare_splits
-from topnet.tune.objective import FitSettings, TrainOutcome, train_config
-from topnet.tune.pruning import PruningCallback
+from topnet.configs.builders import build_model
+from topnet.configs.data_spec import TrialData, model_arguments, prepare_splits
+from topnet.configs.settings import FitSettings
+from topnet.configs.training import TrainOutcome, train_config
+from topnet.callbacks.trial_pruning import PruningCallback
 from topnet.tune.study import make_storage
 
 optuna = import_optuna()
@@ -52,6 +53,7 @@ REASONS = ["ValueError: a configuration that cannot train", "val_accuracy is nan
            "OutOfMemoryError: CUDA out of memory", "MemoryError: cannot allocate the activations"]
 
 
+@pytest.mark.slow
 def test_failing_trials_are_marked_failed_with_the_reason_and_never_best(tmp_path, monkeypatch):
     faults = iter(FAULTS)
 
@@ -77,7 +79,7 @@ def test_failing_trials_are_marked_failed_with_the_reason_and_never_best(tmp_pat
 
 
 def _start_worker(storage, out):
-    command = [sys.executable, "-m", "topnet.tune.worker", "--study", "crash", "--storage", storage, "--out", str(out),
+    command = [sys.executable, "-m", "topnet.cli", "worker", "--study", "crash", "--storage", storage, "--out", str(out),
                "--quiet", "--heartbeat-interval", "1", "--grace-period", "2"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})

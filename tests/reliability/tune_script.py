@@ -15,7 +15,7 @@ import numpy as np
 
 from topnet.data import Dataset, split, standardize
 from topnet.tune import Categorical, Fixed, Float, Int, SearchSpace, tune
-from topnet.tune.pruning import PruningCallback
+from topnet.callbacks.trial_pruning import PruningCallback
 
 
 def kill_in_trial(number):

@@ -60,8 +60,12 @@ def test_the_network_log_check_sees_a_page_request(tmp_path):
 
 
 # *_run: synthetic run directories (tests/report/conftest.py); *_run_dir: real `topnet run` ones (tests/conftest.py)
-@pytest.mark.parametrize("fixture", ["image_run", "regression_run", "partial_run", "image_run_dir",
-                                     "classification_run_dir", "regression_run_dir"])
+# (the *_run_dir ones are slow where tests/pipeline/test_run.py, also slow, has not built them first)
+RUN_DIRS = [pytest.param(name, marks=pytest.mark.slow) for name in ("image_run_dir", "classification_run_dir",
+                                                                    "regression_run_dir")]
+
+
+@pytest.mark.parametrize("fixture", ["image_run", "regression_run", "partial_run", *RUN_DIRS])
 def test_report_renders_and_no_request_leaves_the_file(fixture, request, tmp_path):
     page = request.getfixturevalue(fixture) / "report.html"
     dom, requests = _dump(page, tmp_path, fixture)
@@ -73,7 +77,7 @@ def test_report_renders_and_no_request_leaves_the_file(fixture, request, tmp_pat
     assert re.findall(r'(?:src|href)="(?!data:image/png;base64,|#)([^"]*)"', dom) == []
 
 
-@pytest.mark.parametrize("fixture, count", [("image_run", 9), ("image_run_dir", None)])
+@pytest.mark.parametrize("fixture, count", [("image_run", 9), pytest.param("image_run_dir", None, marks=pytest.mark.slow)])
 def test_every_image_loads(fixture, count, request, tmp_path):
     """A copy of the page with one inline script (the policy otherwise unchanged) counts decoded images."""
     page = (request.getfixturevalue(fixture) / "report.html").read_text()

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from topnet.report.cli_commands import add_report_parser, run_report
+from topnet.cli.report import add_report_parser, run_report
 
 
 def _parse(argv):

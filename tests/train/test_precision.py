@@ -9,7 +9,7 @@ from torch import nn
 
 import topnet
 from topnet.train import loop
-from topnet.tune.objective import FitSettings
+from topnet.configs.settings import FitSettings
 
 
 def _convnet() -> nn.Module:

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import topnet
-from topnet.callbacks import Callback
-from topnet.train.pruning import Pruning, apply_masks, prune, pruning_report, sparsity
+from topnet.callbacks import Callback, Pruning
+from topnet.train.pruning import apply_masks, prune, pruning_report, sparsity
 
 
 def model(seed=0):

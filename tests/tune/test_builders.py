@@ -3,11 +3,17 @@ import pytest
 import torch
 
 from topnet.callbacks import LearningRateScheduler
+from topnet.configs.builders import (
+    build_augment,
+    build_model,
+    build_optimizer,
+    complete_config,
+    model_spec,
+    schedule_callbacks,
+)
 from topnet.nn import config_of
 from topnet.train.schedules import cosine_decay, one_cycle
 from topnet.train.state import TrainState
-from topnet.tune.builders import (build_augment, build_model, build_optimizer, complete_config, model_spec,
-                                  schedule_callbacks)
 
 
 @pytest.mark.parametrize("config, builder, kwargs", [

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from topnet.tune.cli_commands import add_tune_parser, add_worker_parser, parse_assignments, run_tune, run_worker
+from topnet.cli.arguments import parse_assignments
+from topnet.cli.tune import add_tune_parser, run_tune
+from topnet.cli.worker import add_worker_parser, run_worker
 
 
 def parser():

@@ -22,6 +22,7 @@ def enqueued(trial) -> dict | None:
     return trial.system_attrs.get("fixed_params")  # what Optuna's enqueue_trial fixed
 
 
+@pytest.mark.slow
 def test_a_new_study_tries_the_baseline_then_the_portfolio_in_order_then_samples(blobs, tmp_path):
     space = tiny_space(PORTFOLIO + ({"width": 32}, dict(BASELINE)))  # outside the space; a repeat
     result = tune(space, blobs, num_trials=5, epochs=1, out=tmp_path, plots=False, verbose=0)

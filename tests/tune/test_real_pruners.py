@@ -9,8 +9,8 @@ import pytest
 
 from topnet.tune import Categorical, FitSettings, Fixed, SearchSpace, TrialData, make_pruner
 from topnet.tune._optuna import import_optuna
-from topnet.tune.objective import TrialObjective
 from topnet.tune.study import PRUNERS
+from topnet.tune.trial_objective import TrialObjective
 
 optuna = import_optuna()
 

@@ -108,6 +108,7 @@ def test_the_wall_time_budget_stops_the_running_trial(blobs, small_space, tmp_pa
     assert result.budget == {"seconds": 1.0, "trials": None} and result.time_used >= 1.0
 
 
+@pytest.mark.slow
 def test_a_trial_past_trial_seconds_is_pruned_as_slow_and_the_search_goes_on(blobs, small_space, tmp_path):
     space = small_space(batch_size=8)
     first = tune(space, blobs, num_trials=1, epochs=2, trial_seconds=0.5, pruner="none", out=tmp_path, verbose=0)
@@ -161,6 +162,7 @@ def test_a_space_that_cannot_train_stops_with_its_error(blobs, tmp_path):
         tune(space, blobs, num_trials=20, epochs=1, out=tmp_path, verbose=0)
 
 
+@pytest.mark.slow
 def test_csv_tables_search_mlps_and_wide_and_deep(tmp_path):
     rng = np.random.default_rng(0)
     color = rng.choice(["red", "green", "blue"], 200)

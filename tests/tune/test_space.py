@@ -4,12 +4,12 @@ import json
 import numpy as np
 import pytest
 
+from topnet.configs.builders import build_model, complete_config
+from topnet.configs.data_spec import model_arguments
 from topnet.data import Dataset, Splits
 from topnet.nn import initializer_for
 from topnet.tune import Categorical, Fixed, Float, Int, Rule, SearchSpace, default_space, image_space, vector_space
 from topnet.tune._optuna import import_optuna
-from topnet.tune.builders import build_model, complete_config
-from topnet.tune.data import model_arguments
 
 TOML = """
 [params.family]

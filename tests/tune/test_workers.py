@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def start_worker(study, storage, out, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "topnet.tune.worker", "--study", study, "--storage", storage,
+    command = [sys.executable, "-m", "topnet.cli", "worker", "--study", study, "--storage", storage,
                "--out", str(out), "--quiet", *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState, capture_rng_state, restore_rng_state
 from topnet.errors import CheckpointError, TrainingInterrupted, format_message
 from topnet.io import atomic_write_bytes, non_finite_names, remove_leftovers, safe_torch_load
-from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
 
 __all__ = ["BackupAndRestore"]
 

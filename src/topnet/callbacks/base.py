@@ -27,10 +27,9 @@ in ``load_state_dict``; ``BackupAndRestore`` saves these for every callback.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # train/ imports callbacks/ at run time; the type is only for readers
-    from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 __all__ = ["Callback", "HOOKS"]
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
 from topnet.io import atomic_write_text
-from topnet.train.state import TrainState
 
 __all__ = ["CSVLogger"]
 
@@ -39,7 +39,7 @@ class CSVLogger(Callback):
 
     Example:
         >>> import tempfile, torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> path = tempfile.mkdtemp() + "/log.csv"
         >>> logger, state = CSVLogger(path), TrainState(model=torch.nn.Linear(1, 1))
         >>> logger.on_fit_begin(state)

@@ -6,9 +6,10 @@ import warnings
 from typing import Any, TextIO
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
-from topnet.train.diagnostics import Diagnosis, Probe
-from topnet.train.state import TrainState
+from topnet.nn.diagnosis import Diagnosis
+from topnet.nn.probe import Probe
 
 __all__ = ["Diagnostics"]
 

@@ -7,8 +7,8 @@ import torch
 
 from topnet.callbacks._monitor import Monitor
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
-from topnet.train.state import TrainState
 
 __all__ = ["EarlyStopping"]
 
@@ -63,7 +63,7 @@ class EarlyStopping(Callback):
 
     Example:
         >>> import torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> stopper = EarlyStopping(monitor="val_loss", patience=1)
         >>> state = TrainState(model=torch.nn.Linear(1, 1))
         >>> stopper.on_fit_begin(state)

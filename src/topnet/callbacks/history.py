@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 from topnet.callbacks.base import Callback
-from topnet.train.state import TrainState
+from topnet.callbacks.state import TrainState
 
 __all__ = ["History"]
 
@@ -27,7 +27,7 @@ class History(Callback):
 
     Example:
         >>> import torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> h, state = History(), TrainState(model=torch.nn.Linear(1, 1))
         >>> h.on_fit_begin(state)
         >>> for epoch, loss in enumerate([0.5, 0.25]):

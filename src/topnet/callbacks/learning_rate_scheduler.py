@@ -7,8 +7,8 @@ import numbers
 from collections.abc import Callable
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message, unknown_name
-from topnet.train.state import TrainState
 
 __all__ = ["LearningRateScheduler"]
 
@@ -63,7 +63,7 @@ class LearningRateScheduler(Callback):
 
     Example:
         >>> import torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> model = torch.nn.Linear(1, 1)
         >>> state = TrainState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
         >>> scheduler = LearningRateScheduler(lambda epoch, lr: lr if epoch < 2 else lr * 0.5)

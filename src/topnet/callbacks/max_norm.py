@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message, nearest
-from topnet.train.state import TrainState
 
 __all__ = ["MaxNorm"]
 

@@ -12,8 +12,8 @@ from typing import Any
 from topnet import io
 from topnet.callbacks._monitor import MODES, Monitor
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message, unknown_name
-from topnet.train.state import TrainState
 
 __all__ = ["ModelCheckpoint"]
 
@@ -102,7 +102,7 @@ class ModelCheckpoint(Callback):
 
     Example:
         >>> import tempfile, torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> folder = tempfile.mkdtemp()
         >>> checkpoint = ModelCheckpoint(folder + "/w-{epoch:02d}.safetensors", save_weights_only=True)
         >>> state = TrainState(model=torch.nn.Linear(1, 1), logs={"val_loss": 0.5})

@@ -7,8 +7,8 @@ import time
 from typing import IO, Any
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
-from topnet.train.state import TrainState
 
 __all__ = ["ProgressBar"]
 
@@ -76,7 +76,7 @@ class ProgressBar(Callback):
 
     Example:
         >>> import io, torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> out = io.StringIO()
         >>> bar = ProgressBar(verbose=2, file=out)
         >>> state = TrainState(model=torch.nn.Linear(1, 1), epochs=10, epoch=2)

@@ -6,8 +6,8 @@ from typing import Any
 
 from topnet.callbacks._monitor import Monitor
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
-from topnet.train.state import TrainState
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -47,7 +47,7 @@ class ReduceLROnPlateau(Callback):
 
     Example:
         >>> import torch
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> model = torch.nn.Linear(1, 1)
         >>> state = TrainState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
         >>> reduce = ReduceLROnPlateau(factor=0.5, patience=1)

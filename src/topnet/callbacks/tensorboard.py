@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.data.batches import num_samples, to_tensors, tree_map
 from topnet.errors import format_message
-from topnet.train.checks import call_model
-from topnet.train.state import TrainState
+from topnet.nn.call import call_model
 
 __all__ = ["TensorBoard"]
 

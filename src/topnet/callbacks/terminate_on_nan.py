@@ -6,8 +6,8 @@ import warnings
 import torch
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import NonFiniteError, format_message
-from topnet.train.state import TrainState
 
 __all__ = ["TerminateOnNaN"]
 
@@ -42,7 +42,7 @@ class TerminateOnNaN(Callback):
 
     Example:
         >>> import torch, warnings
-        >>> from topnet.train.state import TrainState
+        >>> from topnet.callbacks.state import TrainState
         >>> callback, state = TerminateOnNaN(), TrainState(model=torch.nn.Linear(1, 1))
         >>> callback.on_epoch_begin(state)
         >>> state.loss = torch.tensor(float("nan"))

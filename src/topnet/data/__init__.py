@@ -15,6 +15,7 @@ from topnet.data.dataset import Dataset, Splits
 from topnet.data.idx import read_idx, write_idx
 from topnet.data.npz import read_npz
 from topnet.data.registry import datasets_status, load
+from topnet.data.sealed import SealedSplit
 from topnet.data.splits import split
 from topnet.data.table import read_table
 from topnet.data.table_encode import encode_table
@@ -39,6 +40,7 @@ __all__ = [
     "flatten_tabular",
     "one_hot_codes",
     "Splits",
+    "SealedSplit",
     "load",
     "datasets_status",
     "split",

@@ -3,11 +3,11 @@
 CSV: the header is read with the standard library (an empty file, duplicate names), the first
 block (1 MiB) is read to infer each column's type, then the whole file is read, multi-threaded,
 with those types fixed: numbers straight to float32, dates as dates, everything else
-dictionary-encoded strings. Fixing the types keeps the peak memory near the final arrays (pyarrow's
-own inference holds about 2.5 times the table). A column the first block got wrong (a word on row
-900 000 of a number column) is read again as strings. Blank lines are skipped, a UTF-8 BOM
-dropped. Errors that need a line number (a ragged row, a missing target value) rescan the file
-with the standard library, on the error path only.
+dictionary-encoded strings. Fixing the types keeps the peak memory near the final arrays
+(pyarrow's own inference holds a multiple of the table; docs/measured-defaults.md). A column the
+first block got wrong (a word on row 900 000 of a number column) is read again as strings. Blank
+lines are skipped, a UTF-8 BOM dropped. Errors that need a line number (a ragged row, a missing
+target value) rescan the file with the standard library, on the error path only.
 
 Example:
     >>> import tempfile, pathlib
@@ -121,7 +121,7 @@ def read_columns(path: Path, fmt: str, delimiter: str, header: list[str], includ
 
 
 def release_memory() -> None:
-    """Hand memory pyarrow's pool holds but no longer uses back to the system (about a millisecond)."""
+    """Hand memory pyarrow's pool holds but no longer uses back to the system (cheap next to a read)."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
@@ -185,7 +185,7 @@ def _read_csv(path: Path, delimiter: str, header: list[str], include: Sequence[s
                                                                                              column_types=types))
                 columns = {name: table.column(name) for name in include}
                 del table
-                release_memory()  # the parse buffers: about a third of the table
+                release_memory()  # the parse buffers: a sizeable part of the table, no longer needed
                 return columns
             except pa.ArrowInvalid as error:
                 name = _failed_column(error, header)

@@ -15,7 +15,8 @@ from topnet.ensemble.diversity import (DiversityTable, disagreement, diversity_t
                                        plot_diversity, select_diverse, yules_q)
 from topnet.ensemble.ensemble import Ensemble
 from topnet.ensemble.linear import LinearMember
-from topnet.ensemble.members import Member, NetworkMember, load_member
+from topnet.ensemble.member_base import Member
+from topnet.ensemble.members import NetworkMember, load_member
 from topnet.ensemble.selection import Selection, cross_fit, fold_ids, select_combiner
 from topnet.ensemble.temperature import TemperatureScaling, log_loss
 

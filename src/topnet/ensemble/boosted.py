@@ -25,7 +25,7 @@ import numpy as np
 
 from topnet.ensemble._optional import require
 from topnet.ensemble.features import categorical_columns, categorical_sizes, design_matrix
-from topnet.ensemble.members import Member
+from topnet.ensemble.member_base import Member
 from topnet.errors import format_message
 
 __all__ = ["LightGBMMember"]

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from topnet.ensemble.selection import select_combiner
 from topnet.ensemble.temperature import TemperatureScaling, log_probabilities, softmax
 from topnet.errors import format_message
+from topnet.net_estimator import NetClassifier, NetRegressor, encode_classes
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
 
@@ -113,18 +113,12 @@ class EnsembleClassifier(ClassifierMixin, _EnsembleEstimator):
     def _default_estimators(self) -> list[tuple[str, Any]]:
         from sklearn.linear_model import LogisticRegression
 
-        from topnet.sklearn import NetClassifier
-
         return [("net", NetClassifier(model_kwargs={"hidden": [32]}, epochs=20, lr=0.01, seed=self.seed)),
                 ("logistic", LogisticRegression(max_iter=1000))]
 
     def fit(self, X: Any, y: Any) -> EnsembleClassifier:
         """Fit members, combiner and temperature on ``X``, ``y``."""
-        X, y = validate_data(self, X, y)
-        check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(format_message("y", f"1 class {self.classes_.tolist()}", "at least 2 classes to ensemble"))
+        X, y, encoded = encode_classes(self, X, y, "to ensemble")
         self._fit(X, encoded, y)
         return self
 
@@ -149,8 +143,6 @@ class EnsembleRegressor(RegressorMixin, _EnsembleEstimator):
 
     def _default_estimators(self) -> list[tuple[str, Any]]:
         from sklearn.linear_model import Ridge
-
-        from topnet.sklearn import NetRegressor
 
         return [("net", NetRegressor(model_kwargs={"hidden": [32]}, epochs=20, lr=0.01, seed=self.seed)),
                 ("ridge", Ridge())]

@@ -23,7 +23,7 @@ import numpy as np
 
 from topnet.ensemble._optional import require
 from topnet.ensemble.features import categorical_sizes, design_matrix
-from topnet.ensemble.members import Member
+from topnet.ensemble.member_base import Member
 from topnet.ensemble.temperature import softmax
 from topnet.errors import format_message
 

@@ -1,6 +1,7 @@
 """Ensemble members: anything that gives class probabilities (or regression values) for a split.
 
-Three kinds, one interface (``fit(train, valid)``, ``predict(x)``, ``save(dir)`` / ``load``):
+Three kinds, one interface (``Member`` in member_base.py: ``fit(train, valid)``, ``predict(x)``,
+``save(dir)`` / ``load``); this module defines the network kind and loads any kind by name:
 
 - ``NetworkMember``: a trained ``torch.nn.Module`` (a study's top-k, or the user's own); saved
   as a topnet model directory (safetensors + JSON, no pickle).
@@ -16,77 +17,19 @@ predictions, so the combiners, the diversity table and the final scoring reuse t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 
+from topnet.ensemble.boosted import LightGBMMember
 from topnet.ensemble.features import design_matrix
+from topnet.ensemble.linear import LinearMember
+from topnet.ensemble.member_base import Member
 from topnet.ensemble.temperature import softmax
 from topnet.errors import format_message
 
 __all__ = ["Member", "NetworkMember", "MEMBER_KINDS", "member_kinds", "load_member"]
-
-TASKS = ("classification", "regression")
-
-
-class Member:
-    """Base class of ensemble members; subclasses set ``kind`` and implement the methods.
-
-    Args:
-        name: unique within an ensemble; used in tables, weights and file names.
-        task: ``"classification"`` or ``"regression"``.
-    """
-
-    kind: ClassVar[str] = ""
-
-    def __init__(self, name: str, task: str = "classification") -> None:
-        self.name = name
-        self.task = task
-
-    def _check(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(format_message("name", self.name, "a non-empty string"))
-        if self.task not in TASKS:
-            raise ValueError(format_message("task", self.task, "'classification' or 'regression'"))
-
-    @property
-    def is_fitted(self) -> bool:
-        """Whether ``predict`` can be called (networks come trained)."""
-        return True
-
-    def fit(self, train: Any, valid: Any = None) -> Member:
-        """Train on ``train`` (a ``Dataset``), using ``valid`` for early stopping where it applies."""
-        return self
-
-    def predict(self, x: Any) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def predict_split(self, split: str, dataset: Any) -> np.ndarray:
-        """``predict(dataset.x)``, cached under ``split`` while the same ``dataset`` object is passed."""
-        cache = self.__dict__.setdefault("_cache", {})
-        hit = cache.get(split)
-        if hit is None or hit[0] is not dataset:
-            cache[split] = (dataset, self.predict(dataset.x))
-        return cache[split][1]
-
-    def clear_cache(self) -> None:
-        """Forget cached split predictions."""
-        self.__dict__.pop("_cache", None)
-
-    def config(self) -> dict[str, Any]:
-        """The JSON that ``load_member`` needs besides the member's files."""
-        return {"kind": self.kind, "name": self.name, "task": self.task}
-
-    def save(self, directory: str | Path) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    @classmethod
-    def load(cls, directory: str | Path, config: dict[str, Any], **options: Any) -> Member:  # pragma: no cover
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, task={self.task!r})"
 
 
 def network_outputs(logits: Any, task: str) -> np.ndarray:
@@ -213,10 +156,7 @@ class NetworkMember(Member):
 
 
 def member_kinds() -> dict[str, type[Member]]:
-    """``{kind: class}`` of every member kind (imports the optional ones lazily)."""
-    from topnet.ensemble.boosted import LightGBMMember
-    from topnet.ensemble.linear import LinearMember
-
+    """``{kind: class}`` of every member kind (their optional libraries are imported on first use)."""
     return {cls.kind: cls for cls in (NetworkMember, LightGBMMember, LinearMember)}
 
 

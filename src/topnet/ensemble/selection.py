@@ -141,7 +141,7 @@ def select_combiner(predictions: Any, y: Any, task: str = "classification",
     folds = fold_ids(targets, num_folds, seed=seed, stratify=task == "classification")
     scores, out_of_fold = {}, {}
     # One BLAS thread: these matrices are small, and BLAS threads spinning beside torch's OpenMP
-    # threads on a busy machine slowed a stacking fit ~30x (measured in a `topnet run`).
+    # threads on a busy machine make a stacking fit many times slower (docs/measured-defaults.md).
     with _one_blas_thread():
         for combiner in _candidates(candidates):
             out_of_fold[combiner.name] = cross_fit(combiner, stacked, targets, task, folds)

@@ -79,7 +79,7 @@ def _quote(text: str) -> str:
 
 
 def _render(source: str, path: Path, fmt: str) -> None:
-    from topnet.io import atomic_write_bytes
+    from topnet.atomic import atomic_write_bytes
 
     if fmt == "dot":
         atomic_write_bytes(path, source.encode("utf-8"))

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from topnet.budget import parse_duration
 from topnet.data.registry import TABLE_SUFFIXES, image_options, is_manifest
 from topnet.errors import format_message, unknown_name
-from topnet.tune.budget import parse_duration
-from topnet.tune.builders import check_space
-from topnet.tune.space import SearchSpace
 from topnet.train.loop import check_precision
+from topnet.tune.space import SearchSpace
+from topnet.tune.space_check import check_space
 
 __all__ = ["RunConfig", "resolve_config", "read_space"]
 
@@ -52,9 +52,8 @@ class RunConfig:
         top_k: configurations retrained (diverse architecture families first).
         ensemble_size: retrained models the run aims for, each with an equal share of the
             retraining time: the ``top_k`` configurations in turn, each again with a new seed.
-            On Fashion-MNIST a small convnet trained 20 epochs scores no better than at 10
-            (93.2% test), while 5 of them at 10 epochs make a 94.1% ensemble: past a point,
-            another member is worth more than more epochs.
+            Past a point, another member is worth more than more epochs
+            (docs/measured-defaults.md).
         max_epochs: the most epochs a retrained model gets (fewer when the budget is short).
         min_epochs: fewer than ``ensemble_size`` models are retrained when each could not train
             this many epochs in the time (a short budget: one well-trained model beats three
@@ -150,7 +149,7 @@ def _positive_int(name: str, value: Any) -> None:
 
 def read_space(path: str | os.PathLike) -> SearchSpace:
     """The search space of the TOML file ``path`` (``topnet tune --space``'s format), checked
-    against the configuration vocabulary (`topnet.tune.builders.check_space`).
+    against the configuration vocabulary (`topnet.tune.space_check.check_space`).
 
     Raises:
         FileNotFoundError: no file at ``path``.

@@ -1,19 +1,20 @@
 """The data of ``topnet run``: load, split four ways, standardise on train, describe.
 
 The splits are exactly those the search's `DataSpec` makes (same loader, fractions and seed),
-so a ``topnet worker`` on another machine trains on the same rows. The test split is kept
-aside, with its inputs as loaded (the report shows the least-sure images as they were).
+so a ``topnet worker`` on another machine trains on the same rows. The test split is sealed
+(read once, at the end), with its inputs as loaded (the report shows the least-sure images as they were).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from topnet.data import Splits
+from topnet.configs import DataSpec, Prepared, data_kind, load_split_standardize, take_train_samples, task_of
+from topnet.data import SealedSplit, Splits
 from topnet.pipeline.config import RunConfig
-from topnet.tune.data import DataSpec, data_kind, load_split_standardize, task_of
 
 __all__ = ["RunSplits", "prepare", "data_spec"]
 
@@ -26,16 +27,18 @@ class RunSplits:
     """The run's data.
 
     Attributes:
-        splits: train / valid / blend / test, standardised with train's statistics.
-        raw_test_x: the test inputs as loaded (before standardisation).
+        splits: train / valid / blend, standardised with train's statistics (no test).
+        test: the test split, sealed: `SealedSplit.open` gives it once, to the final evaluation
+            (a second read anywhere in the run raises); its ``meta["raw_x"]`` holds the inputs
+            as loaded, before standardisation (the report shows the least-sure ones).
         standardizers: ``{input: Standardizer state}`` (for ``topnet predict``).
         kind: ``"images"``, ``"vectors"`` or ``"tabular"``.
-        task / width / loss / metrics: as ``topnet.tune.data.task_of`` gives them.
+        task / width / loss / metrics: as ``topnet.configs.task_of`` gives them.
         info: ``dataset.json`` (`topnet.report.schema.DatasetInfo` plus the CSV encoding).
     """
 
     splits: Splits
-    raw_test_x: Any
+    test: SealedSplit
     standardizers: dict[str, Any]
     kind: str
     task: str
@@ -47,7 +50,23 @@ class RunSplits:
     @property
     def search_splits(self) -> Splits:
         """The splits without test: everything before the final evaluation sees only these."""
-        return Splits(train=self.splits.train, valid=self.splits.valid, blend=self.splits.blend)
+        return self.splits
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the training inputs stay on disk (a memory map: larger than a quarter of memory)."""
+        return isinstance(self.splits.train.x, np.memmap)
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether networks train in the channels-last layout (images: faster convolutions)."""
+        return self.kind == "images"
+
+    def for_search(self, config: RunConfig, train_samples: int | None) -> Prepared:
+        """The splits a search trains on, as loaded here (``train_samples`` random train rows, or
+        all), with the `DataSpec` that loads the same rows on a worker's machine."""
+        spec = data_spec(config, train_samples)
+        return Prepared(take_train_samples(self.search_splits, spec), spec, self.standardizers)
 
 
 def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
@@ -60,6 +79,7 @@ def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
 def prepare(config: RunConfig) -> RunSplits:
     """Load ``config.data``, split it into train / valid / blend / test and standardise it."""
     splits, standardizers, raw_test_x = load_split_standardize(data_spec(config))
+    test = dataclasses.replace(splits.test, meta={**splits.test.meta, "raw_x": raw_test_x})
     train = splits.train
     task, width, loss, metrics = task_of(train)
     kind = data_kind(train)
@@ -81,4 +101,5 @@ def prepare(config: RunConfig) -> RunSplits:
         info["target"] = config.target
         info["csv"] = {key: meta[key] for key in TABLE_META if key in meta}
     states = {key: {k: np.asarray(v).tolist() for k, v in s.state_dict().items()} for key, s in standardizers.items()}
-    return RunSplits(splits, raw_test_x, states, kind, task, width, loss, metrics, info)
+    sealed = SealedSplit(test, "test")
+    return RunSplits(dataclasses.replace(splits, test=None), sealed, states, kind, task, width, loss, metrics, info)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from topnet import budget
 from topnet.ensemble import Ensemble, NetworkMember
 from topnet.ensemble.features import categorical_sizes
 from topnet.ensemble.temperature import log_loss
@@ -74,8 +75,7 @@ def mc_dropout_scores(members: list[Any], data: RunSplits, samples: int, seconds
             continue
         began = time.monotonic()
         deterministic = log_loss(member.predict(blend.x), blend.y)  # timed: not the cached predictions
-        per_pass = 1.5 * max(time.monotonic() - began, 1e-3)  # a sampled pass costs more (mask hooks)
-        fits = int((seconds - (time.monotonic() - started)) / per_pass)
+        fits = budget.mc_dropout_passes(seconds - (time.monotonic() - started), time.monotonic() - began)
         if fits < 2:
             results[member.name] = {"status": "skipped: out of time"}
             continue
@@ -95,7 +95,8 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
         of ``predictions/test.npz``.
     """
     splits, task = data.splits, data.task
-    test, y = splits.test, np.asarray(splits.test.y)
+    test = data.test.open()  # the one read of the test split in a run (a second one raises)
+    y = np.asarray(test.y)
     outputs = {m.name: m.predict_split("test", test) for m in ensemble.members_}
     stacked = ensemble.stack(outputs, ensemble.members_)
     raw = ensemble.combiner_.combine(stacked)
@@ -111,7 +112,8 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
     maximize = task == "classification"
     selected = (max if maximize else min)(rows, key=lambda r: r["valid"])
     metric = "accuracy" if maximize else "rmse"
-    models = {"metric": metric, "greater_is_better": maximize, "selected": selected["name"], "models": rows}
+    models = {"metric": metric, "greater_is_better": maximize, "selected": selected["name"], "models": rows,
+              "ensemble": _ensemble_row(ensemble, splits, outputs, y, task)}
     if task == "classification":
         calibrated = ensemble.combine(outputs)
         before, after = calibration_metrics(raw, y), calibration_metrics(calibrated, y)
@@ -132,8 +134,20 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
         calibration = None
         predictions = {"y_true": y, "y_pred": combined, "y_std": spread}
         confidence = -spread
-    predictions.update(_examples(data, confidence))
+    predictions.update(_examples(data, test, confidence))
     return {"metrics": metrics, "models": models, "calibration": calibration, "predictions": predictions}
+
+
+def _ensemble_row(ensemble: Ensemble, splits: Any, test_outputs: dict[str, Any], y: np.ndarray,
+                  task: str) -> dict[str, Any]:
+    """The ensemble's scores on valid, blend (where its weights were fitted) and test, in the
+    members' metric: set beside the best member's, they show what combining bought."""
+    row: dict[str, Any] = {"name": "ensemble", "family": ensemble.combiner_name_}
+    for name, part in (("valid", splits.valid), ("blend", splits.blend)):
+        outputs = {m.name: m.predict_split(name, part) for m in ensemble.members_}
+        row[name] = _score(ensemble.combine(outputs), np.asarray(part.y), task)
+    row["test"] = _score(ensemble.combine(test_outputs), y, task)
+    return row
 
 
 def _regression(predicted: Any, y: np.ndarray) -> dict[str, float]:
@@ -141,9 +155,9 @@ def _regression(predicted: Any, y: np.ndarray) -> dict[str, float]:
     return {"rmse": float(np.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
 
 
-def _examples(data: RunSplits, confidence: np.ndarray) -> dict[str, np.ndarray]:
+def _examples(data: RunSplits, test: Any, confidence: np.ndarray) -> dict[str, np.ndarray]:
     """The inputs (as loaded) of the least-confident test rows, for the report."""
-    raw = data.raw_test_x
+    raw = test.meta["raw_x"]
     if isinstance(raw, dict):  # a table: the numeric columns, as read
         raw = raw.get("numeric")
         if raw is None:
@@ -153,7 +167,7 @@ def _examples(data: RunSplits, confidence: np.ndarray) -> dict[str, np.ndarray]:
         raw = raw.reshape(len(raw), -1)
     order = np.sort(np.argsort(confidence, kind="stable")[:NUM_EXAMPLES])
     examples = {"x_sample": raw[order], "sample_index": order}
-    paths = data.splits.test.meta.get("paths")
+    paths = test.meta.get("paths")
     if paths is not None:  # a folder of images: the file each least-sure row came from
         examples["sample_path"] = np.asarray([str(paths[i]) for i in order])
     return examples

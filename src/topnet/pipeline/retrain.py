@@ -4,7 +4,8 @@ Each configuration gets an equal share of the phase's time; its epochs come from
 that times the first configuration's steps on the full train split and one validation pass
 (`probe_epoch_seconds`), or, without one, from the search's own measurement (seconds per epoch
 on the trial's rows, scaled to the full train split), capped by ``max_epochs``; after each
-model, the ones not yet started are sized again at its measured speed (`replan_epochs`).
+model, the ones not yet started are sized again at its measured speed (`topnet.budget.replan_epochs`).
+The time rules are `topnet.budget`'s; `Retraining` follows them through the phase.
 
 Schedule and epochs are planned together: a schedule that decays over the planned epochs
 (cosine, one_cycle) trains all of them, since early stopping would cut it with the rate still
@@ -20,24 +21,30 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from topnet.callbacks import BackupAndRestore, Callback, CSVLogger
+from topnet import budget
+from topnet.budget import MARGIN, PROBE_MARGIN
+from topnet.callbacks import BackupAndRestore, Callback, CSVLogger, Deadline
 from topnet.callbacks._monitor import resolve_mode
+from topnet.callbacks.epoch_progress import EpochProgress
+from topnet.callbacks.step_timer import StepTimer
+from topnet.configs import FitSettings, TrialData, train_config
 from topnet.data import Splits
 from topnet.io import load_model, remove_tree, save_model
 from topnet.pipeline.data import RunSplits
+from topnet.pipeline.run_state import Run
 from topnet.seeding import derive_seed
-from topnet.tune.budget import Deadline
 from topnet.tune.checkpoints import TrialRecord
-from topnet.tune.data import TrialData
-from topnet.tune.objective import FitSettings, train_config
 
-__all__ = ["MARGIN", "PROBE_MARGIN", "DECAYING_SCHEDULES", "RetrainPlan", "retrain_patience", "epoch_seconds", "probe_epoch_seconds", "replan_epochs", "plan_epochs", "make_plans", "retrain", "load_retrained", "search_checkpoints", "train_lightgbm"]
+__all__ = ["DECAYING_SCHEDULES", "RetrainPlan", "Retraining", "retrain_patience", "trial_epoch_seconds",
+           "probe_epoch_seconds", "make_plans", "retrain", "load_retrained", "search_checkpoints",
+           "search_checkpoint_folders", "train_lightgbm"]
 
 
 DECAYING_SCHEDULES = ("cosine", "one_cycle")  # learning-rate schedules that end at a low rate
@@ -60,9 +67,8 @@ def retrain_patience(config: dict[str, Any], patience: int) -> int | None:
     """Early stopping's patience for a retrained model of ``config``: None (train every planned
     epoch, keep the best) when its schedule decays over the planned epochs, else ``patience``.
 
-    A 3-minute MNIST-1D run retrained 1cycle trials planned over up to 60 epochs; early stopping cut
-    them at epochs 11-25 with the rate still near its peak, and every one scored below the trial
-    it copied (see docs/benchmarks.md, issue 19).
+    Early stopping would cut a decaying schedule with the rate still near its peak, leaving the
+    model worse than the short trial it copies (docs/measured-defaults.md).
 
     Example:
         >>> retrain_patience({"schedule": "cosine"}, 6), retrain_patience({"schedule": "constant"}, 6)
@@ -71,54 +77,29 @@ def retrain_patience(config: dict[str, Any], patience: int) -> int | None:
     return None if config.get("schedule") in DECAYING_SCHEDULES else patience
 
 
-def epoch_seconds(record: TrialRecord, durations: dict[int, float], trial_rows: int, rows: int) -> float | None:
+def trial_epoch_seconds(record: TrialRecord, durations: dict[int, float], trial_rows: int, rows: int) -> float | None:
     """Seconds one epoch on ``rows`` train rows should take, from the trial's measured speed on
-    ``trial_rows`` (None when the trial's duration is unknown).
+    ``trial_rows`` (`topnet.budget.epoch_seconds`; None when the trial's duration is unknown).
 
     Example:
         >>> record = TrialRecord(3, "COMPLETE", 0.9, {"epochs": 3}, curve={"loss": [1.0, 0.8, 0.7]})
-        >>> epoch_seconds(record, {3: 60.0}, trial_rows=12000, rows=48000)
+        >>> trial_epoch_seconds(record, {3: 60.0}, trial_rows=12000, rows=48000)
         80.0
     """
-    seconds = durations.get(record.number)
     epochs = len(record.curve.get("loss", [])) or int(record.config.get("epochs", 0))
-    if not seconds or epochs < 1:
-        return None
-    return seconds / epochs * rows / max(trial_rows, 1)
-
-
-_clock = time.perf_counter  # the probe's clock (a test replaces it)
-
-
-class _StepTimer(Callback):
-    """Times the batches after the first ``warm`` ones, and the validation that ends the epoch."""
-
-    def __init__(self, warm: int):
-        self.warm, self.marks, self.epoch_end = warm, [], None
-
-    def _now(self, state: Any) -> float:
-        if next(state.model.parameters()).is_cuda:  # CUDA runs ahead of Python: wait for its queue
-            torch.cuda.synchronize()
-        return _clock()
-
-    def on_batch_end(self, state: Any) -> None:
-        if state.batch + 1 >= self.warm:
-            self.marks.append(self._now(state))
-
-    def on_epoch_end(self, state: Any) -> None:
-        self.epoch_end = self._now(state)
+    return budget.epoch_seconds(durations.get(record.number), epochs, trial_rows, rows)
 
 
 def probe_epoch_seconds(config: dict[str, Any], data: RunSplits, settings: FitSettings, *, seed: int,
-                        batches: int = 30, warm: int = 5) -> float | None:
+                        batches: int = 30, warm: int = 5,
+                        clock: Callable[[], float] = time.perf_counter) -> float | None:
     """Seconds one epoch of ``config`` on the full train split should take, validation included,
     from a probe: ``batches`` steps (at least ``warm + 2``) on train rows (the first ``warm`` pay
     one-off set-up costs and are not counted) and one validation pass, with ``settings``' device,
     precision and layout. None when train has fewer than ``warm + 2`` batches (an epoch that short is no cost).
 
-    The search's trials overestimate a full epoch: scaled from 13,500 rows, a 15-minute run's
-    best trial said 32-34 s per epoch on 48,000 rows where the retrained model took 24.5 s, so
-    the run planned one 15-epoch model where two of 11 fitted, and ended 11% under its budget.
+    The search's trials, scaled from a subset of rows, overestimate a full epoch; a probe of the
+    real thing plans the retraining closer to its time (docs/measured-defaults.md).
     """
     train = data.search_splits.train
     batch_size = int(config.get("batch_size", 32))
@@ -128,77 +109,13 @@ def probe_epoch_seconds(config: dict[str, Any], data: RunSplits, settings: FitSe
     rows = min(len(train), max(batches, warm + 2) * batch_size)
     picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:rows].sort().values
     probe = Splits(train=train.take(picked.numpy()), valid=data.search_splits.valid)
-    timer = _StepTimer(warm)
+    timer = StepTimer(warm, clock=clock)
     settings = dataclasses.replace(settings, epochs=1, patience=None, subset_epochs=0)
     train_config(config, TrialData(probe), settings, seed=seed, callbacks=[timer])
     if len(timer.marks) < 2 or timer.epoch_end is None:
         return None
     per_step = (timer.marks[-1] - timer.marks[0]) / (len(timer.marks) - 1)
     return per_step * steps + (timer.epoch_end - timer.marks[-1])
-
-
-# The share of the time a plan fills: the speeds scaled from the search's trials were off by up to
-# 30%, so those plans keep 10%. The probe (`probe_epoch_seconds`) measured 23.5-27.4 s per epoch for
-# 24-25 s real: its plans keep 5% (with 10%, a lone 5-minute model got 4 epochs and left 44 s of 144).
-MARGIN, PROBE_MARGIN = 0.9, 0.95
-
-
-def plan_epochs(seconds: float, per_epoch: float | None, max_epochs: int, margin: float = MARGIN) -> int:
-    """The epochs that fit in ``margin × seconds``, between 1 and ``max_epochs`` (10 when the
-    speed is unknown: the deadline then stops the model).
-
-    Example:
-        >>> plan_epochs(300, 80.0, max_epochs=50), plan_epochs(300, None, max_epochs=50)
-        (3, 10)
-        >>> plan_epochs(177, 27.3, max_epochs=50), plan_epochs(177, 27.3, max_epochs=50, margin=PROBE_MARGIN)
-        (5, 6)
-    """
-    if not per_epoch:
-        return min(max_epochs, 10)
-    return int(max(1, min(max_epochs, math.floor(margin * seconds / per_epoch))))
-
-
-def replan_epochs(seconds: float, per_epoch: float, *, waiting: int, first: int, min_epochs: int,
-                  max_epochs: int) -> int:
-    """Epochs for each of the ``waiting`` planned models once one has trained at ``per_epoch``
-    seconds per epoch, with ``seconds`` left: the first model's ``first`` epochs when the time
-    also holds another model of ``min_epochs`` (it is added later), else an equal share of the
-    time (more epochs than planned, or fewer when the models train slower than the plan said).
-
-    The plan's speed is a probe of a few seconds: a 15-minute run's probe said 27.4 s per epoch,
-    its first model trained 8 epochs at 25 s, and 120 s of the phase went unused.
-
-    Example:
-        >>> replan_epochs(364, 25.0, waiting=1, first=8, min_epochs=8, max_epochs=30)  # 13 fit: not 8 + 8
-        13
-        >>> replan_epochs(2000, 25.0, waiting=4, first=13, min_epochs=8, max_epochs=30)  # 72 fit: 4 x 13, and more
-        13
-        >>> replan_epochs(300, 50.0, waiting=2, first=8, min_epochs=8, max_epochs=30)  # slower than planned
-        2
-    """
-    if plan_epochs(seconds, per_epoch, 10**6) - waiting * first >= min_epochs:
-        return first
-    return plan_epochs(seconds / max(waiting, 1), per_epoch, max_epochs)
-
-
-class _Progress(Callback):
-    """One line per epoch: model, epoch, the metric, the best so far, time left in the phase."""
-
-    def __init__(self, label: str, metric: str, deadline: Deadline, verbose: int):
-        self.label, self.metric, self.deadline, self.verbose = label, metric, deadline, verbose
-        self.best: float | None = None
-        self.maximize = resolve_mode(metric, owner="retrain progress") == "max"
-
-    def on_epoch_end(self, state: Any) -> None:
-        value = state.logs.get(self.metric)
-        if value is not None and not math.isnan(value):
-            if self.best is None or (value > self.best if self.maximize else value < self.best):
-                self.best = value
-        if self.verbose:
-            left = self.deadline.remaining()
-            print(f"[retrain] {self.label} epoch {state.epoch + 1}/{state.epochs} {self.metric} "
-                  f"{value if value is None else round(float(value), 4)} (best {self.best and round(self.best, 4)})"
-                  + (f", {left:.0f}s left" if left is not None else ""), flush=True)
 
 
 def _callbacks(run: Path, plan: RetrainPlan, tensorboard: bool) -> list[Callback]:
@@ -214,10 +131,13 @@ def _callbacks(run: Path, plan: RetrainPlan, tensorboard: bool) -> list[Callback
     return callbacks
 
 
-def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patience: int, seconds: float,
-            device: str, tensorboard: bool, verbose: int, label: str, precision: str = "float32",
-            channels_last: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
+def retrain(plan: RetrainPlan, data: RunSplits, run: Path, settings: FitSettings, *, patience: int, seconds: float,
+            tensorboard: bool, verbose: int, label: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train ``plan`` on the full train split (validating on valid) and save it to ``models/NAME``.
+
+    Args:
+        settings: how the run's networks train (metric, device, precision, layout); the plan
+            sets the epochs and the seed, `retrain_patience` the early stopping.
 
     Returns:
         ``(model with its best epoch's weights, record)``; the record has the valid value,
@@ -225,9 +145,10 @@ def retrain(plan: RetrainPlan, data: RunSplits, run: Path, *, metric: str, patie
     """
     started = time.monotonic()
     deadline = Deadline(seconds)
-    settings = FitSettings(epochs=plan.epochs, metric=metric, patience=retrain_patience(plan.config, patience),
-                           device=device, seed=plan.seed, precision=precision, channels_last=channels_last)
-    callbacks = [deadline, _Progress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
+    metric = settings.metric
+    settings = dataclasses.replace(settings, epochs=plan.epochs, seed=plan.seed,
+                                   patience=retrain_patience(plan.config, patience))
+    callbacks = [deadline, EpochProgress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
     outcome = train_config(plan.config, TrialData(data.search_splits), settings, seed=plan.seed, callbacks=callbacks)
     model, value = outcome.model, outcome.value
     fallback = _trial_fallback(run, plan, value, metric)
@@ -304,13 +225,13 @@ def make_plans(records: list[TrialRecord], durations: dict[int, float], data: Ru
                per_epoch: float | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
     """A `RetrainPlan` per chosen trial, with epochs from its measured speed (or ``per_epoch``
     seconds, measured by the probe or on an earlier retrained model) and an equal share of
-    ``seconds`` (`plan_epochs` with ``margin``); plans are numbered (and seeded) from ``first_index``."""
+    ``seconds`` (`topnet.budget.plan_epochs` with ``margin``); plans are numbered (and seeded) from ``first_index``."""
     plans, rows = [], len(data.splits.train)
     measured = per_epoch
     for offset, record in enumerate(records):
         index = first_index + offset
-        per_epoch = measured or epoch_seconds(record, durations, trial_rows, rows)
-        epochs = plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs, margin)
+        per_epoch = measured or trial_epoch_seconds(record, durations, trial_rows, rows)
+        epochs = budget.plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs, margin)
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
                                  epochs, record.value))
@@ -328,3 +249,126 @@ def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float) -> 
     record = {"name": "lightgbm", "family": "lightgbm", "seconds": round(time.monotonic() - started, 3),
               "trees": member.best_iteration_}
     return member, record
+
+
+class Retraining:
+    """The retrain phase of a run: which models, how many epochs each, trained one after another.
+
+    The first plans (`plan_first`) are sized by a probe of the first configuration's speed on
+    the full train split: ``ensemble_size`` models, or as many as can each train ``min_epochs``
+    epochs (`topnet.budget.retrain_count`); the chosen configurations are taken in turn, each
+    model with its own seed. After each model the ones not yet started are sized again at the
+    speed just measured (`topnet.budget.replan_epochs`), and while the phase has time for one
+    more of ``min_epochs`` epochs (`topnet.budget.fits_another`), one is added, up to twice
+    ``ensemble_size``; a model added later trains no more epochs than the first. The plans are
+    kept in ``state.json``, so a resumed run trains the ones not yet done.
+
+    Args:
+        run: the run (its settings, plan, state, directory and data).
+        chosen: the configurations to retrain (search trials, or the baseline stand-in).
+        durations: seconds each search trial took (their speed, when no probe can run).
+        trial_rows: train rows a search trial saw.
+        metric: the validation metric the search optimised.
+    """
+
+    def __init__(self, run: Run, chosen: list[TrialRecord], durations: dict[int, float], trial_rows: int,
+                 metric: str):
+        self.run, self.chosen, self.durations = run, chosen, durations
+        self.trial_rows, self.metric = trial_rows, metric
+        self.began = time.monotonic()
+        self.plans: list[dict[str, Any]] = run.state.document.get("retrain_plans") or []
+        # the later phases keep their nominal share (LightGBM) or their floor (the ensemble)
+        lightgbm = run.config.lightgbm and not run.data.on_disk  # the phase runs
+        self.later = ["lightgbm", "ensemble"] if lightgbm else ["ensemble"]
+        self.kept = len(search_checkpoint_folders(run.out / "search"))
+        self.models: dict[str, torch.nn.Module] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def left(self) -> float:
+        """Seconds for the models not yet trained (`topnet.budget.BudgetPlan.left_in_phase`)."""
+        return self.run.plan.left_in_phase("retrain", self.later)
+
+    def plan_first(self) -> None:
+        """The first plans: a probe of the speed, then as many models as fit (one for the baseline
+        stand-in of a search that finished no trial; more are added if time is left)."""
+        config, document = self.run.config, self.run.state.document
+        first = self.chosen[0]
+        per_epoch = probe_epoch_seconds(first.config, self.run.data, self.run.fit_settings(self.metric),
+                                        seed=config.seed)
+        estimate = trial_epoch_seconds(first, self.durations, self.trial_rows, len(self.run.data.splits.train))
+        document["retrain_probe"] = {"epoch_seconds": per_epoch, "from_trials": estimate,
+                                     "seconds": round(time.monotonic() - self.began, 3)}
+        margin = PROBE_MARGIN if per_epoch else MARGIN
+        per_epoch = per_epoch or estimate
+        self._reserve_ensemble(config.ensemble_size)
+        count = 1 if first.number < 0 else budget.retrain_count(
+            self.left(), per_epoch, ensemble_size=config.ensemble_size, min_epochs=config.min_epochs,
+            unknown=config.top_k, margin=margin)
+        self._reserve_ensemble(count)
+        self._add(count, max(1.0, self.left()), per_epoch, margin)
+        document["retrain_plans"], document["retrain_planned"] = self.plans, len(self.plans)
+        self.run.save()
+
+    def train_all(self, *, add_more: bool = True) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
+        """Train (or, on resume, load) every planned model; with ``add_more``, add models while
+        one more fits. Returns ``(models, records)`` by name."""
+        config = self.run.config
+        self._reserve_ensemble(len(self.plans))
+        index = 0
+        while index < len(self.plans):
+            trained = self._train(index)
+            index += 1
+            per_epoch = self._slowest_epoch()
+            if trained and index < len(self.plans):
+                self._replan(index, per_epoch)
+            if (add_more and index == len(self.plans) and len(self.plans) < 2 * config.ensemble_size
+                    and budget.fits_another(self.left(), per_epoch, config.min_epochs)):
+                self._add(1, self.left(), per_epoch)
+                self.run.save()
+        return self.models, self.records
+
+    def _train(self, index: int) -> bool:
+        """Train plan ``index`` (True), or load it when a killed run finished it (False)."""
+        run, item = self.run, RetrainPlan(**self.plans[index])
+        if item.name in run.state.document["retrained"]:
+            self.models[item.name], self.records[item.name] = load_retrained(run.out, item.name)
+            return False
+        seconds = max(1.0, self.left()) / (len(self.plans) - index)
+        run.say(f"retraining {item.name} ({item.epochs} epochs at most)", seconds)
+        self.models[item.name], self.records[item.name] = retrain(
+            item, run.data, run.out, run.fit_settings(self.metric), patience=run.config.patience, seconds=seconds,
+            tensorboard=run.config.tensorboard, verbose=run.config.verbose,
+            label=f"{index + 1}/{len(self.plans)} {item.name}")
+        run.state.document["retrained"].append(item.name)
+        run.save()
+        return True
+
+    def _replan(self, index: int, per_epoch: float) -> None:
+        """Size the plans from ``index`` on again at ``per_epoch`` seconds per epoch."""
+        config = self.run.config
+        epochs = budget.replan_epochs(self.left(), per_epoch, waiting=len(self.plans) - index,
+                                      first=self.plans[0]["epochs"], min_epochs=config.min_epochs,
+                                      max_epochs=config.max_epochs)
+        for waiting in self.plans[index:]:
+            waiting["epochs"] = epochs
+        self.run.save()
+
+    def _slowest_epoch(self) -> float:
+        return max(r.get("seconds", 0.0) / max(r.get("epochs_run") or 1, 1) for r in self.records.values())
+
+    def _add(self, count: int, seconds: float, per_epoch: float | None = None, margin: float = MARGIN) -> None:
+        """Plan ``count`` more models in ``seconds`` (a model added later trains no more epochs
+        than the first ones: another member is worth more than more epochs)."""
+        config = self.run.config
+        cap = min(config.max_epochs, self.plans[0]["epochs"]) if self.plans else config.max_epochs
+        picks = [self.chosen[(len(self.plans) + i) % len(self.chosen)] for i in range(count)]
+        made = make_plans(picks, self.durations, self.run.data, seed=config.seed, seconds=seconds, max_epochs=cap,
+                          trial_rows=self.trial_rows, first_index=len(self.plans), per_epoch=per_epoch, margin=margin)
+        self.plans.extend(dataclasses.asdict(p) for p in made)
+        self._reserve_ensemble(len(self.plans))
+
+    def _reserve_ensemble(self, planned: int) -> None:
+        """The ensemble's floor for its members: the planned models, the search's kept checkpoints
+        and LightGBM (`topnet.budget.ensemble_floor`)."""
+        members = planned + self.kept + int("lightgbm" in self.later)
+        self.run.plan.set_floor("ensemble", budget.ensemble_floor(members))

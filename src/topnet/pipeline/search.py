@@ -10,40 +10,34 @@ finds are retrained on every train row afterwards.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Any
 
 import torch
 
+from topnet import budget
+from topnet.configs.builders import build_model, complete_config
+from topnet.configs.data_spec import model_arguments
 from topnet.pipeline.config import RunConfig, read_space
-from topnet.pipeline.data import RunSplits, data_spec
+from topnet.pipeline.data import RunSplits
+from topnet.report.schema import redact_url
 from topnet.train import lr_find
 from topnet.train.loop import resolve_device
 from topnet.tune import tune
-from topnet.tune.builders import build_model, complete_config
 from topnet.tune.checkpoints import TrialRecord, select_top_k
-from topnet.tune.data import model_arguments
 from topnet.tune.defaults import default_space, image_space
-from topnet.tune.plots import param_importances
 from topnet.tune.results import TuneResult
-from topnet.report.schema import redact_url
 from topnet.tune.space import SearchSpace
+from topnet.tune.study_plots import param_importances
 
 __all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record",
            "study_name", "search_gain"]
 
-_MIN_STEPS = 300  # optimizer steps a trial needs to say anything about a configuration
-_MAX_CPU_TRIAL_ROWS = 20_000
-
 
 def search_space(data: RunSplits, budget_s: float, device: str, *, space_file: str | None = None) -> SearchSpace:
     """The user's space (``space_file``, the run's ``space`` setting) as written, or the default
-    space for the data, where CPU budgets under 4 hours leave out width-64 convnets.
-
-    A width-64 convnet costs about 4 times a width-32 one: on 2 CPU cores one such trial (5 epochs on
-    20k Fashion-MNIST rows) took 500 s of a 60-minute run's 1210-s search; a search needs room for
-    a dozen of them before they are worth their place.
+    space for the data, where CPU budgets under 4 hours leave out width-64 convnets (one such
+    trial costs about four width-32 ones; a search needs room for a dozen before they pay).
 
     Raises:
         FileNotFoundError / ValueError: a missing or bad ``space_file`` (`topnet.pipeline.config.read_space`).
@@ -57,28 +51,17 @@ def search_space(data: RunSplits, budget_s: float, device: str, *, space_file: s
 
 
 def search_fidelity(config: RunConfig, data: RunSplits) -> tuple[int, int | None]:
-    """``(epochs per trial, train rows per trial or None for all)`` for the run's budget.
+    """``(epochs per trial, train rows per trial or None for all)``: `topnet.budget.search_fidelity`
+    for this run's budget, data and device.
 
     Example:
         >>> from types import SimpleNamespace as S
-        >>> from topnet.pipeline.config import RunConfig, read_space
         >>> search_fidelity(RunConfig(budget="15m"), S(kind="images", splits=S(train=range(48000))))
         (3, 13500)
-        >>> search_fidelity(RunConfig(budget="60m", device="cpu"), S(kind="images", splits=S(train=range(48000))))
-        (5, 20000)
     """
-    rows = len(data.splits.train)
-    samples = config.search_samples
-    if samples is None and data.kind == "images":  # ~15 rows per second of budget: 13.5k for 15 minutes
-        samples = int(min(rows, max(2000, 15 * config.budget_s)))
-        if resolve_device(config.device).type == "cpu":  # trials rank configurations: on CPU, more of them
-            samples = min(samples, _MAX_CPU_TRIAL_ROWS)  # beats more rows (60 minutes: 4 trials on all 48k)
-    samples = None if samples is None or samples >= rows else samples
-    epochs = config.search_epochs
-    if epochs is None:
-        floor = 3 if config.budget_s < 45 * 60 else 5
-        epochs = min(30, max(floor, math.ceil(_MIN_STEPS * 128 / (samples or rows))))
-    return epochs, samples
+    return budget.search_fidelity(config.budget_s, len(data.splits.train), images=data.kind == "images",
+                                  cpu=resolve_device(config.device).type == "cpu", samples=config.search_samples,
+                                  epochs=config.search_epochs)
 
 
 def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, seconds: float) -> dict[str, Any] | None:
@@ -102,8 +85,8 @@ def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, s
         lr_find(model, splits.train, num_steps=10, **options)  # warm-up: a first fit pays one-off set-up costs
         began = time.monotonic()
         lr_find(model, splits.train, num_steps=10, **options)  # the probe (the model is left as it was)
-        num_steps = int(min(300, seconds * 10 / (time.monotonic() - began)))
-        if num_steps < 30:
+        num_steps = budget.lr_find_steps(seconds, time.monotonic() - began, probe_steps=10)
+        if num_steps is None:
             return None
     result = lr_find(model, splits.train, num_steps=num_steps, **options)
     document = dataclasses.asdict(result)
@@ -122,17 +105,15 @@ def with_baseline_lr(space: SearchSpace, lr: float | None) -> SearchSpace:
 
 def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any, seconds: float,
                max_trials: int | None = None) -> TuneResult:
-    """``tune`` on the run's splits for ``seconds`` (resuming the study if it exists). No trial
-    may take more than a fifth of the search (or a minute, or twice the median complete trial:
-    the baseline, first, is never cut): on 2 CPU cores a 60-minute run's
-    random start drew a width-64 convnet and a separable convnet that took 304 s and 381 s of
-    its 1210 s, and scored 0.79 and 0.56 against the baseline's 0.92 in 109 s."""
+    """``tune`` on the run's own splits (loaded once; the study records their `DataSpec` for
+    workers) for ``seconds``, resuming the study if it exists; a trial may train for
+    `topnet.budget.search_trial_seconds` (the baseline, first, is never cut)."""
     epochs, samples = search_fidelity(config, data)
-    return tune(space, data_spec(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
-                trial_seconds=max(60.0, seconds / 5),
+    return tune(space, data.for_search(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
+                trial_seconds=budget.search_trial_seconds(seconds),
                 sampler=config.sampler, pruner=config.pruner, storage=config.storage,
                 study_name=study_name(config), seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
-                device=config.device, precision=config.precision, channels_last=data.kind == "images",
+                device=config.device, precision=config.precision, channels_last=data.channels_last,
                 verbose=config.verbose)
 
 

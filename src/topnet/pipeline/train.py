@@ -7,20 +7,14 @@ from typing import Any
 
 import numpy as np
 
-import math
-
-from topnet.callbacks import BackupAndRestore, CSVLogger, EarlyStopping, LearningRateScheduler
-from topnet.data import Splits, load, split, standardize
-from topnet.data.registry import image_options
+from topnet.callbacks import CSVLogger
+from topnet.configs import DataSpec, FitSettings, TrialData, load_split_standardize, model_arguments, train_config
 from topnet.data.tabular import flatten_tabular
-from topnet.errors import format_message
-from topnet.io import save_model
-from topnet.nn import create_model
+from topnet.errors import format_message, unknown_name
+from topnet.io import remove_tree, save_model
+from topnet.nn import list_models
 from topnet.report.run_dir import RunDir, environment
-from topnet.train import evaluate, fit
-from topnet.tune.data import model_arguments, task_of
-from topnet.train.optimizers import get_optimizer
-from topnet.train.schedules import cosine_decay
+from topnet.train import evaluate
 
 __all__ = ["TrainConfig", "train_run"]
 
@@ -79,54 +73,60 @@ class TrainConfig:
             raise ValueError(format_message("patience", self.patience, "a non-negative int or None"))
 
 
-def _prepare(config: TrainConfig) -> tuple[Splits, dict[str, Any]]:
-    splits = load(config.data, path=config.data_path, target=config.target,
-                  **image_options(config.image_size, config.image_fit, config.skip_bad))
-    splits = split(splits, valid=config.valid, blend=0.0, test=config.test, seed=config.seed)
-    splits, standardizers = standardize(splits)
-    if config.model != "wide_and_deep":  # it embeds the categorical codes itself
-        splits = flatten_tabular(splits)
-    return splits, {key: s.state_dict() for key, s in standardizers.items()}
+def _data_spec(config: TrainConfig) -> DataSpec:
+    """The splits of ``topnet train``: train / valid / test (no blend), as every other command cuts them."""
+    return DataSpec(config.data, data_path=config.data_path, target=config.target, valid=config.valid, blend=0.0,
+                    test=config.test, seed=config.seed, image_size=config.image_size, image_fit=config.image_fit,
+                    skip_bad=config.skip_bad)
+
+
+def _configuration(config: TrainConfig, data: TrialData) -> dict[str, Any]:
+    """The run's model and training as a configuration (`topnet.configs.builders`)."""
+    train = data.splits.train
+    is_image = not isinstance(train.x, dict) and np.ndim(train.x) == 4
+    family = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
+    if family not in list_models():
+        raise unknown_name("model", family, list_models())
+    configuration = {"family": family, "optimizer": config.optimizer, "schedule": config.schedule,
+                     "batch_size": config.batch_size}
+    return configuration if config.lr is None else {**configuration, "lr": config.lr}
 
 
 def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     """Run ``topnet train``: the model's final metrics per split, also in ``out/metrics.json``.
 
-    A run killed part-way resumes from its last epoch when started again with the same ``out``.
+    The model trains through `topnet.configs.train_config`, the path every search trial and
+    every model of ``topnet run`` takes. A run killed part-way resumes from its last epoch when
+    started again with the same ``out``.
 
     Example (not run by the doctests: it trains on Fashion-MNIST):
         metrics = train_run(TrainConfig(data="fashion-mnist", epochs=3, out="runs/fm"))
         metrics["test"]["accuracy"]
     """
-    import torch
-
     run = RunDir(config.out, overwrite=config.overwrite)
-    splits, standardizers = _prepare(config)
-    task, width, loss, metrics = task_of(splits.train)
-    is_image = not isinstance(splits.train.x, dict) and np.ndim(splits.train.x) == 4
-    name = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
-    arguments = model_arguments(name, splits.train, width)
-    torch.manual_seed(config.seed)  # the model's initial weights (the CLI is allowed global seeding)
-    model = create_model(name, **arguments)
-    resolved = {**dataclasses.asdict(config), "model": name, "task": task, "loss": loss, "metrics": metrics,
-                "model_arguments": arguments, "input_shape": arguments.get("input_shape"),
-                "class_names": splits.train.class_names,
-                "splits": {name: len(data) for name, data in splits.items()}}
+    splits, standardizers, _ = load_split_standardize(_data_spec(config))
+    data = TrialData(dataclasses.replace(splits, test=None))
+    configuration = _configuration(config, data)
+    family = configuration["family"]
+    flat = data.for_family(family)
+    arguments = model_arguments(family, flat.train, data.width)
+    every = {name: part for name, part in splits.items()}
+    if isinstance(splits.train.x, dict) and family != "wide_and_deep":  # the same one-hot columns as train
+        every = dict(flatten_tabular(splits).items())
+    resolved = {**dataclasses.asdict(config), "model": family, "task": data.task, "loss": data.loss,
+                "metrics": data.metrics, "model_arguments": arguments, "input_shape": arguments.get("input_shape"),
+                "class_names": splits.train.class_names, "splits": {name: len(part) for name, part in every.items()}}
     run.write_json("config.json", resolved)
     run.write_json("environment.json", environment(config.seed))
-    run.write_json("standardizer.json", standardizers)
-    callbacks = [BackupAndRestore(run / "backup"), CSVLogger(run / "history.csv", append=True)]
-    if config.patience is not None:
-        callbacks.append(EarlyStopping(patience=config.patience, restore_best_weights=True))
-    optimizer = get_optimizer(config.optimizer, model.parameters(), lr=config.lr)
-    if config.schedule == "cosine":
-        steps = config.epochs * math.ceil(len(splits.train) / config.batch_size)
-        callbacks.append(LearningRateScheduler(cosine_decay(optimizer.param_groups[0]["lr"], steps), per="step"))
-    fit(model, splits.train, validation_data=splits.valid, epochs=config.epochs, batch_size=config.batch_size,
-        loss=loss, metrics=metrics, optimizer=optimizer, seed=config.seed,
-        device=config.device, callbacks=callbacks, verbose=config.verbose)
-    results = {name: evaluate(model, data, loss=loss, metrics=metrics, device=config.device)
-               for name, data in splits.items()}
-    save_model(model, run / "model", metadata={"class_names": splits.train.class_names, "task": task})
+    run.write_json("standardizer.json", {key: s.state_dict() for key, s in standardizers.items()})
+    settings = FitSettings(epochs=config.epochs, metric="val_loss", patience=config.patience, seed=config.seed,
+                           device=config.device, restore_best_weights=config.patience is not None)
+    outcome = train_config(configuration, data, settings, seed=config.seed, backup_dir=run / "backup",
+                           callbacks=[CSVLogger(run / "history.csv", append=True)], verbose=config.verbose)
+    model = outcome.model
+    results = {name: evaluate(model, part, loss=data.loss, metrics=data.metrics, device=config.device)
+               for name, part in every.items()}
+    save_model(model, run / "model", metadata={"class_names": splits.train.class_names, "task": data.task})
     run.write_json("metrics.json", results)
+    remove_tree(run / "backup")
     return results

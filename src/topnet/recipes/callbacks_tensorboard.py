@@ -17,12 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 import topnet
-from topnet.callbacks import (Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
-                              TensorBoard)
+from topnet.callbacks import (ActivationLogger, Callback, CSVLogger, EarlyStopping, ModelCheckpoint,
+                              ReduceLROnPlateau, TensorBoard)
 from topnet.io import load_weights
 from topnet.nn import create_model
 from topnet.recipes.common import data_line, images_of, load_data, resolve_seeds, scaled, subsets, train_model
@@ -32,43 +29,6 @@ __all__ = ["run", "ActivationLogger"]
 
 FULL = {"num_train": 10000, "num_valid": 2000, "num_test": 10000, "epochs": 15, "patience": 3}
 QUICK = {"num_train": 256, "num_valid": 128, "num_test": 256, "epochs": 2, "patience": 1}
-
-
-class ActivationLogger(Callback):
-    """Chollet's custom callback: after each epoch, save each layer's activations on ``sample`` to an npz.
-
-    Keras hands callbacks the validation data; topnet's callbacks see only the training state,
-    so the sample is given here. The activations are the outputs of the model's top-level
-    children, in eval mode and without gradients; the file of epoch ``k`` (1-based) is
-    ``folder/activations_at_epoch_k.npz`` with one array per child, keyed by its name.
-
-    Args:
-        sample: the inputs to run, e.g. ``x_valid[:1]``.
-        folder: where the files go (created).
-    """
-
-    main_process_only = True  # writes files
-
-    def __init__(self, sample: Any, folder: Any):
-        self.sample = torch.as_tensor(sample)
-        self.folder = Path(folder)
-
-    def on_epoch_end(self, state):
-        model, outputs = state.model, {}
-        hooks = [child.register_forward_hook(lambda module, inputs, output, name=name: outputs.update({name: output}))
-                 for name, child in model.named_children()]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(self.sample.to(next(model.parameters()).device))
-        finally:
-            model.train(was_training)
-            for hook in hooks:
-                hook.remove()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        arrays = {f"layer_{name}": value.detach().cpu().numpy() for name, value in outputs.items()}
-        np.savez(self.folder / f"activations_at_epoch_{state.epoch + 1}.npz", **arrays)
 
 
 def run(data: Any = "fashion-mnist", seeds: Any = None, quick: bool = False, out: Any = None,

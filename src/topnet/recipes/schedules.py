@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 import topnet
-from topnet.callbacks import Callback, LearningRateScheduler, ReduceLROnPlateau
+from topnet.callbacks import Callback, LearningRateLog, LearningRateScheduler, ReduceLROnPlateau
 from topnet.errors import unknown_name
 from topnet.nn import create_model
 from topnet.recipes.common import data_line, images_of, load_data, resolve_seeds, scaled, subsets, train_model
@@ -31,16 +31,6 @@ __all__ = ["run", "LearningRateLog", "schedule_callbacks"]
 
 FULL = {"num_train": 10000, "num_valid": 2000, "num_test": 10000, "epochs": 10}
 QUICK = {"num_train": 256, "num_valid": 128, "num_test": 256, "epochs": 2}
-
-
-class LearningRateLog(Callback):
-    """Record the learning rate of every optimizer step (for the curves)."""
-
-    def __init__(self):
-        self.rates: list[float] = []
-
-    def on_batch_end(self, state):
-        self.rates.append(state.learning_rate)
 
 
 def schedule_callbacks(name: str, lr0: float, max_lr: float, total_steps: int) -> list[Callback]:

@@ -405,6 +405,7 @@ SECTIONS: list[tuple[str, str, Callable[[RunData], str]]] = [
     ("models", "Every model", _models), ("selection-bias", "Selection bias", _selection_bias),
     ("configuration", "Configuration", _configuration)]
 
+
 def render_report(run: RunData) -> str:
     """The report page for ``run`` (see the module docstring for its sections)."""
     title = _e((run.dataset or {}).get("name") or (run.config or {}).get("data") or run.path.name)

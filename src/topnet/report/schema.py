@@ -108,6 +108,7 @@ class Models(TypedDict, total=False):
     greater_is_better: bool
     selected: str                  # the model selection picked on valid (its blend score shows the bias)
     models: list[ModelRow]
+    ensemble: ModelRow             # the ensemble's scores (family: its combiner)
 
 
 class EnsembleSummary(TypedDict, total=False):

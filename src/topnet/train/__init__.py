@@ -1,9 +1,10 @@
 """Training: ``fit``, ``evaluate``, ``predict``, losses, metrics, optimizers, schedules, the
 learning-rate range test, regularisation and pruning."""
+from topnet.callbacks.weight_pruning import Pruning  # a callback, re-exported here as before
 from topnet.train.diagnostics import Diagnosis, Finding, diagnose
 from topnet.train.loop import evaluate, fit, predict, resolve_device
 from topnet.train.lr_finder import LRFinderResult, lr_find
-from topnet.train.pruning import Pruning, apply_masks, prune, pruning_report, sparsity
+from topnet.train.pruning import apply_masks, prune, pruning_report, sparsity
 from topnet.train.regularizers import add_dropout, dropout_layers, l1, l1_l2, l2, penalty
 from topnet.train.schedules import (
     OneCycle,

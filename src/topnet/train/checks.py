@@ -13,16 +13,10 @@ import torch
 
 from topnet.data.batches import num_samples, tree_map
 from topnet.errors import DataError, format_message
+from topnet.nn.call import call_model  # re-exported: its home is topnet.nn.call
 from topnet.train.objective import Objective, name_outputs
 
 __all__ = ["check_finite_inputs", "check_against_model", "call_model", "input_error"]
-
-
-def call_model(model: torch.nn.Module, x: Any) -> Any:
-    """Call ``model`` on one input tensor, or on named inputs as keyword arguments."""
-    if isinstance(x, Mapping):
-        return model(**x)
-    return model(x)
 
 
 def _named_leaves(tree: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:

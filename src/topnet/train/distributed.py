@@ -6,7 +6,12 @@
 - every process holds the whole dataset and draws the same epoch permutation (same seed);
   each global batch of ``batch_size`` samples is split between the processes by rank, so
   the processes together take the same optimizer step as one process on the combined batch
-  (exactly, up to float rounding, when ``batch_size`` is divisible by the world size);
+  (up to float rounding; for losses that are means over the batch, as every named loss is).
+  A batch that does not split evenly (16 rows on 3 processes: 6, 5, 5) is weighted by rows:
+  see `shard_weight`. A batch with fewer rows than processes would leave a process with
+  nothing to train on, so `DistributedContext.check_batches` refuses it before training and
+  names a batch size that works (unlike PyTorch's ``DistributedSampler``, which pads with
+  repeated samples or drops them, either of which changes what is trained on);
 - the model is wrapped in ``DistributedDataParallel`` only for the forward/backward pass;
   callbacks still see the plain module;
 - the epoch's training sums are all-reduced, so every process logs the same numbers and
@@ -27,7 +32,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistributedContext", "setup_distributed"]
+from topnet.errors import format_message
+
+__all__ = ["DistributedContext", "setup_distributed", "shard_weight"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,31 @@ class DistributedContext:
         """This process's share of a global batch's indices (every ``world_size``-th one)."""
         return indices[self.rank::self.world_size] if self.enabled else indices
 
+    def check_batches(self, num_samples: int, batch_size: int) -> None:
+        """Refuse batches that would leave a process without rows (before any training).
+
+        Raises:
+            ValueError: when a batch (the first, or the short last one) has fewer rows than
+                there are processes; the message names a ``batch_size`` that works.
+        """
+        if not self.enabled:
+            return
+        if num_samples < self.world_size:
+            raise ValueError(format_message(
+                "training data", f"{num_samples} training rows for {self.world_size} processes",
+                "at least one row per process", f"run on {num_samples} processes or fewer"))
+        if batch_size < self.world_size:
+            short, which = batch_size, "every batch has"
+        else:
+            short, which = num_samples % batch_size if num_samples > batch_size else num_samples, "the last batch has"
+        if 0 < short < self.world_size:
+            fix = f"try batch_size={_nearest_batch_size(num_samples, batch_size, self.world_size)}"
+            raise ValueError(format_message(
+                "batch_size", batch_size, f"a batch size that gives each of the {self.world_size} processes at least "
+                f"one row of every batch (with {num_samples} training rows on {self.world_size} processes, {which} "
+                f"{short} row{'s' if short > 1 else ''})",
+                fix if short == batch_size else f"{fix}, or drop the last {short} training rows"))
+
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over the processes (in place; returns it)."""
         if self.enabled:
@@ -60,15 +92,41 @@ class DistributedContext:
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def shard_weight(batch_rows: int, rank: int, world_size: int) -> float:
+    """The factor on process ``rank``'s mean loss that makes data-parallel training exact.
+
+    DistributedDataParallel averages the processes' gradients with equal weights. Process ``r``
+    holds ``n_r`` of the batch's ``N`` rows (every ``world_size``-th one from position ``r``);
+    scaling its mean loss by ``n_r * W / N`` makes the average
+    ``(1/W) sum_r (n_r W / N) mean_r = sum_r n_r mean_r / N``, the mean over the whole batch.
+    It is 1.0 when the batch splits evenly.
+
+    Example:
+        >>> [shard_weight(16, rank, 3) for rank in range(3)]  # rows 6, 5, 5
+        [1.125, 0.9375, 0.9375]
+    """
+    rows = len(range(rank, batch_rows, world_size))
+    return rows * world_size / batch_rows
+
+
+def _nearest_batch_size(num_samples: int, batch_size: int, world_size: int) -> int:
+    """The batch size nearest ``batch_size`` whose every batch has a row for each process."""
+    def fits(size: int) -> bool:
+        last = num_samples % size if num_samples > size else num_samples
+        return size >= world_size and (last == 0 or last >= world_size)
+    candidates = range(world_size, max(num_samples, batch_size) + 1)
+    return min((size for size in candidates if fits(size)), key=lambda size: (abs(size - batch_size), -size))
+
+
 def _destroy() -> None:
     """Close the group we opened, at interpreter exit, in step with the other processes.
 
     A gloo group torn down while a peer is still closing, or while a DistributedDataParallel
-    wrapper left in a reference cycle still holds it, aborted 7 of 52 two-process runs of
-    tests/train/ddp_script.py on the 2-core VM ("terminate called without an active exception"
-    from gloo's threads, after every rank had saved its results). So: free such wrappers first,
-    wait for every rank (a bounded wait: a peer that died must not hang this one), then destroy
-    the group. With that, 0 of 80 runs aborted.
+    wrapper left in a reference cycle still holds it, can abort the process at exit ("terminate
+    called without an active exception" from gloo's threads, after every rank has saved its
+    results). So: free such wrappers first, wait for every rank (a bounded wait: a peer that
+    died must not hang this one), then destroy the group. How often runs aborted before and
+    after this: docs/measured-defaults.md.
     """
     if not dist.is_initialized():
         return

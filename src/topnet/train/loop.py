@@ -14,16 +14,19 @@ from typing import Any
 
 import torch
 
+from topnet.callbacks.backup_and_restore import BackupAndRestore
 from topnet.callbacks.base import Callback
 from topnet.callbacks.history import History
+from topnet.callbacks.progress_bar import ProgressBar
+from topnet.callbacks.state import TrainState
 from topnet.data.batches import TensorBatches, to_tensors, tree_map
 from topnet.errors import format_message
+from topnet.nn.call import call_model
 from topnet.seeding import make_generator
-from topnet.train.checks import call_model, check_against_model, check_finite_inputs, input_error
+from topnet.train.checks import check_against_model, check_finite_inputs, input_error
 from topnet.train.objective import Objective, name_outputs
 from topnet.train.optimizers import get_optimizer
-from topnet.train.distributed import setup_distributed
-from topnet.train.state import TrainState
+from topnet.train.distributed import setup_distributed, shard_weight
 
 __all__ = ["fit", "evaluate", "predict", "resolve_device", "resolve_precision", "check_precision", "native_bf16"]
 
@@ -52,8 +55,8 @@ def _unpack(data: Any, what: str) -> tuple[Any, Any]:
 
 def native_bf16(device: str | torch.device = "auto") -> bool:
     """Whether ``device`` does bfloat16 matrix work in hardware: a CUDA GPU that supports it, or
-    an x86 CPU with AVX512-BF16 or AMX (where oneDNN's bf16 kernels are about twice as fast as
-    float32; elsewhere they are emulated and slower).
+    an x86 CPU with AVX512-BF16 or AMX (where oneDNN runs bf16 in hardware, faster than
+    float32; elsewhere it is emulated and slower; figures in docs/measured-defaults.md).
 
     Example:
         >>> isinstance(native_bf16("cpu"), bool)
@@ -105,9 +108,6 @@ def _order_callbacks(callbacks: Sequence[Callback] | None, history: History | No
     """BackupAndRestore first (it restores before the others begin), the user's callbacks in
     their order, then History and the progress bar (they record and print what the others put
     into the logs, e.g. ReduceLROnPlateau's learning rate)."""
-    from topnet.callbacks.backup_and_restore import BackupAndRestore
-    from topnet.callbacks.progress_bar import ProgressBar
-
     callbacks = list(callbacks or [])
     for callback in callbacks:
         if not isinstance(callback, Callback):
@@ -163,11 +163,12 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
             are moved there once.
         precision: ``"float32"``, ``"bf16"`` (autocast: matrix work in bfloat16, losses and
             weights in float32) or ``"auto"`` (bf16 where the device does it in hardware, see
-            `native_bf16`). On a 2-core AVX512-BF16 CPU, bf16 trains ``small_convnet`` about
-            twice as fast as float32.
+            `native_bf16`): where the hardware does bf16, a convnet's steps take markedly
+            less time than in float32 (figures in docs/measured-defaults.md).
         channels_last: train a convnet in the channels-last memory layout (NHWC), which
             oneDNN's and cuDNN's fastest conv kernels use; the model is put back in the usual
-            layout when ``fit`` returns. On CPU it saves about a fifth of each step.
+            layout when ``fit`` returns. It shortens a convnet's steps on CPU too (figures
+            in docs/measured-defaults.md).
         clip_value: clip each gradient element to ``[-clip_value, clip_value]``.
         clip_norm: clip the global gradient norm to ``clip_norm``.
         initial_epoch: epoch to start at (to continue a saved model's training).
@@ -211,6 +212,7 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     check_finite_inputs(x, y, "training")
     batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed,
                             num_shards=context.world_size, shard=context.rank)
+    context.check_batches(batches.num_samples, batch_size)  # every process gets rows of every batch
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # the conv weights; the kernels follow them
@@ -259,7 +261,8 @@ def _train_epoch(state: TrainState, train_model: torch.nn.Module, callbacks: lis
     """One pass over the training batches: forward, loss, backward, clip, step.
 
     ``train_model`` is ``state.model`` itself, or its DistributedDataParallel wrapper (which
-    averages the gradients over the processes during ``backward``).
+    averages the gradients over the processes during ``backward``; a batch that splits unevenly
+    over them is weighted by rows, see `shard_weight`).
     """
     model, optimizer = state.model, state.optimizer
     for state.batch, (xb, yb) in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
@@ -270,7 +273,11 @@ def _train_epoch(state: TrainState, train_model: torch.nn.Module, callbacks: lis
         with autocast:
             outputs = call_model(train_model, xb)
         state.loss = objective(_float32(outputs), yb, penalty(model) if penalty is not None else None)
-        state.loss.backward()
+        if state.world_size > 1:
+            batch_rows = min(batches.batch_size, batches.num_samples - state.batch * batches.batch_size)
+            (state.loss * shard_weight(batch_rows, state.rank, state.world_size)).backward()
+        else:
+            state.loss.backward()
         _call(callbacks, "on_after_backward", state)
         if clip_value is not None:
             torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)

@@ -3,12 +3,13 @@
 Train for up to ``num_steps`` steps while the rate grows exponentially from ``start_lr`` to
 ``end_lr``, one step per rate, and record the loss. The loss falls, flattens, then shoots up;
 the sweep stops once the smoothed loss exceeds ``diverge_factor`` × its best. The sweep runs
-through ``fit`` (a callback sets each step's rate), so the data checks, device handling and
-batching are the loop's own. Afterwards the model's ``state_dict`` (BatchNorm buffers included),
-the optimizer's state (when an optimizer object was passed) and torch's global RNG are put back
-from in-memory copies, bit for bit: running ``lr_find`` changes nothing but the model's device
-(``fit`` moves it to ``device``). Losses reach the host every 10 steps, so up to 9 steps past
-the divergence point run unrecorded (the state is restored anyway).
+through ``fit`` (the callback ``LRRangeTest`` in ``callbacks/lr_range_test.py`` sets each
+step's rate), so the data checks, device handling and batching are the loop's own. Afterwards
+the model's ``state_dict`` (BatchNorm buffers included), the optimizer's state (when an
+optimizer object was passed) and torch's global RNG are put back from in-memory copies, bit for
+bit: running ``lr_find`` changes nothing but the model's device (``fit`` moves it to
+``device``). Losses reach the host every 10 steps, so up to 9 steps past the divergence point
+run unrecorded (the state is restored anyway).
 """
 from __future__ import annotations
 
@@ -20,15 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from topnet.callbacks.base import Callback
+from topnet.callbacks.lr_range_test import LRRangeTest
+from topnet.callbacks.state import capture_rng_state, restore_rng_state
 from topnet.errors import format_message
-from topnet.train.state import TrainState, capture_rng_state, restore_rng_state
+from topnet.train.loop import fit
 
 __all__ = ["lr_find", "LRFinderResult", "suggest", "RULES"]
 
 RULES = ("steepest", "minimum", "valley", "descent_end")
 
-_CHECK_EVERY = 10  # steps between host syncs: the divergence test reads losses in chunks
 DEFAULT_RULE = "valley"
 AGREE_DECADES = 0.5  # suggestions within a factor of ~3 of each other "agree"
 # The rules that each estimate a good constant training rate; their spread is the agreement.
@@ -170,45 +171,6 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, stop: int | None = None) -> dic
             "valley": float(lrs[_valley(losses)]), "descent_end": float(lrs[edge])}
 
 
-class _RangeTest(Callback):
-    """Sets each step's rate, collects losses on the device, and stops at divergence."""
-
-    def __init__(self, lrs: np.ndarray, smoothing: float, diverge_factor: float):
-        self.lrs, self.smoothing, self.diverge_factor = lrs, smoothing, diverge_factor
-        self.pending: list[torch.Tensor] = []
-        self.losses: list[float] = []
-        self.smoothed: list[float] = []
-        self.diverged = False
-        self._average, self._best = 0.0, math.inf
-
-    def on_batch_begin(self, state: TrainState) -> None:
-        state.set_learning_rate(float(self.lrs[len(self.losses) + len(self.pending)]))
-
-    def on_after_backward(self, state: TrainState) -> None:
-        self.pending.append(state.loss.detach())
-
-    def on_batch_end(self, state: TrainState) -> None:
-        taken = len(self.losses) + len(self.pending)
-        if len(self.pending) >= _CHECK_EVERY or taken >= len(self.lrs):
-            self._read(torch.stack(self.pending).float().cpu().tolist())  # one sync per chunk
-            self.pending = []
-        if self.diverged or taken >= len(self.lrs):
-            state.stop_training = True
-
-    def _read(self, values: list[float]) -> None:
-        for loss in values:
-            if self.diverged:
-                return
-            step = len(self.losses)
-            self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
-            smoothed = self._average / (1 - self.smoothing ** (step + 1))  # bias correction
-            self.losses.append(loss)
-            self.smoothed.append(smoothed)
-            if not math.isfinite(smoothed) or smoothed > self.diverge_factor * self._best:
-                self.diverged = True
-            self._best = min(self._best, smoothed)
-
-
 def _check(name: str, value: Any, ok: bool, expected: str) -> None:
     if isinstance(value, bool) or not ok:
         raise ValueError(format_message(name, value, expected))
@@ -257,12 +219,10 @@ def lr_find(model: torch.nn.Module, data: Any, *, loss: Any = "cross_entropy", o
            "a weight in [0, 1), e.g. 0.98")
     _check("diverge_factor", diverge_factor, isinstance(diverge_factor, (int, float)) and diverge_factor > 1,
            "a factor > 1, e.g. 4")
-    from topnet.train.loop import fit  # at call time: loop imports callbacks, which may import train modules
-
     if hasattr(data, "train") and hasattr(data, "valid"):  # Splits: sweep on train, no validation
         data = data.train
     lrs = np.geomspace(start_lr, end_lr, num_steps)
-    test = _RangeTest(lrs, smoothing, diverge_factor)
+    test = LRRangeTest(lrs, smoothing, diverge_factor)
     built = isinstance(optimizer, torch.optim.Optimizer)
     saved_model = copy.deepcopy(model.state_dict())
     saved_optimizer = copy.deepcopy(optimizer.state_dict()) if built else None

@@ -16,12 +16,12 @@ accepted). Keras 3's defaults are used where they train well, the paper's where 
 | adamw    | AdamW    | lr=0.001, betas=(0.9, 0.999), eps=1e-07, weight_decay=0.004      | Keras 3      |
 
 Keras's RMSprop ``rho`` is torch's ``alpha``. Sources other than Keras 3's defaults:
-[1] Keras 3 gives Adagrad lr=0.001. On a 784-128-10 MLP, 12k Fashion-MNIST images, batch 32,
-3 epochs, 4 seeds, that reached 0.66 test accuracy against 0.80 with lr=0.01 (the default of
-Keras 2 and torch) and 0.75 with plain SGD (one seed); so topnet uses lr=0.01.
+[1] Keras 3 gives Adagrad lr=0.001, which learns too slowly to be useful in a short run (it
+did worse than plain SGD); topnet uses lr=0.01, the default of Keras 2 and torch (the
+comparison: docs/measured-defaults.md).
 [2] Keras 3 gives Adadelta lr=0.001 and eps=1e-07, which scales the paper's unit-free
-update down 1000-fold: in the same test it reached 0.26-0.39 against 0.82-0.85 with the
-paper's lr=1.0, rho=0.95, eps=1e-06.
+update down 1000-fold, so it barely trains; topnet keeps the paper's lr=1.0, rho=0.95,
+eps=1e-06 (the comparison: docs/measured-defaults.md).
 [3] Keras 3's Nadam warms its momentum up with 0.96**step; torch keeps Dozat's slower
 0.96**(0.004 * step) (``momentum_decay=0.004``, also Keras 2's), which topnet keeps.
 

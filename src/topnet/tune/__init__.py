@@ -1,5 +1,8 @@
 """Hyperparameter and architecture search on Optuna: the only package that imports Optuna.
 
+It holds what talks to Optuna (the space, the study, the objective, the workers); training one
+configuration is `topnet.configs`.
+
 ``tune(space, data, budget="10m")`` samples configurations from a `SearchSpace` (the default
 one for the data's kind, a TOML file, or your own), trains each on ``train``, scores it on
 ``valid``, prunes hopeless trials after each epoch, and keeps the best checkpoints; the test
@@ -13,19 +16,31 @@ Example:
     >>> sorted(space.to_dict()["params"])
     ['family', 'lr']
 """
-from topnet.tune.budget import Budget, Deadline, parse_budget, parse_duration
-from topnet.tune.builders import build_model, complete_config, model_spec
+from topnet.budget import Budget, parse_budget, parse_duration
+from topnet.callbacks import Deadline, PruningCallback
+from topnet.configs import (
+                            DataSpec,
+                            FitSettings,
+                            TrainOutcome,
+                            TrialData,
+                            build_model,
+                            complete_config,
+                            model_spec,
+                            prepare_splits,
+                            train_config,
+)
 from topnet.tune.checkpoints import TrialRecord, select_top_k
-from topnet.tune.data import DataSpec, TrialData, prepare_splits
 from topnet.tune.defaults import default_space, image_space, signal_space, vector_space
 from topnet.tune.portfolio import default_portfolio
-from topnet.tune.objective import FitSettings, TrainOutcome, train_config
-from topnet.tune.pruning import PruningCallback
 from topnet.tune.results import TuneResult
-from topnet.tune.search import tune
 from topnet.tune.space import Categorical, Fixed, Float, Int, Rule, SearchSpace
 from topnet.tune.study import PRUNERS, SAMPLERS, make_pruner, make_sampler, make_storage
+from topnet.tune.tuner import tune
 
+# FitSettings, TrainOutcome, train_config, DataSpec, TrialData, prepare_splits, build_model,
+# complete_config, model_spec (now `topnet.configs`), Budget, parse_budget, parse_duration (now
+# `topnet.budget`), Deadline and PruningCallback (now `topnet.callbacks`) are re-exported here for
+# one release; import them from their new homes.
 __all__ = [
     "tune",
     "TuneResult",

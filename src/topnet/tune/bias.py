@@ -11,12 +11,13 @@ import math
 import statistics
 from typing import Any
 
+from topnet.configs.data_spec import TrialData
+from topnet.configs.settings import FitSettings
+from topnet.configs.training import train_config
 from topnet.io import load_model
 from topnet.seeding import derive_seed
 from topnet.train import evaluate
 from topnet.tune.checkpoints import TrialRecord
-from topnet.tune.data import TrialData
-from topnet.tune.objective import FitSettings, train_config
 
 __all__ = ["blend_score", "seed_noise"]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from topnet.configs.data_spec import data_kind
 from topnet.data import Splits
 from topnet.errors import unknown_name
-from topnet.tune.data import data_kind
 from topnet.tune.portfolio import default_portfolio
 from topnet.tune.space import Categorical, Fixed, Float, Int, Rule, SearchSpace
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from topnet.callbacks.deadline import Deadline
 from topnet.errors import TopnetError
 from topnet.tune._optuna import import_optuna
-from topnet.tune.budget import Deadline
 from topnet.tune.study import finished_count
 
 __all__ = ["run_trials", "MAX_CONSECUTIVE_FAILURES"]

@@ -5,7 +5,7 @@ walks the parameters in order; a parameter with ``when`` is sampled only when it
 holds for the values chosen so far (``{"family": "resnet"}``, or a list for "any of"); a rule
 whose ``when`` holds fixes values instead of sampling them (``activation == "selu"`` implies
 LeCun initialisation, no batch norm). The result is a plain JSON-able dict, the *configuration*,
-which `topnet.tune.builders` turns into a model and its training.
+which `topnet.configs.builders` turns into a model and its training.
 
 The same space in TOML (``SearchSpace.from_toml``); unknown keys are errors::
 

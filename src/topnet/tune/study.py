@@ -21,6 +21,7 @@ from typing import Any
 
 from topnet.errors import format_message, unknown_name
 from topnet.tune._optuna import import_optuna
+from topnet.tune.retries import finished_count, first_try_index  # re-exported: their home before retries.py
 
 __all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "make_storage", "open_study", "load_study",
            "finished_count", "first_try_index", "hide_password", "study_attrs", "ATTR_SPACE", "ATTR_DATA", "ATTR_FIT", "ATTR_SEARCH"]
@@ -246,33 +247,3 @@ def load_study(storage: Any, study_name: str, *, sampler: Any = None, pruner: An
         raise ValueError(format_message(f"study {study_name!r}", f"no {missing} attributes",
                                         "a study created by topnet tune", "create it with topnet tune --storage URL"))
     return study
-
-
-def finished_count(study: Any) -> int:
-    """Finished trials (complete, pruned, failed), counting a crashed trial and its retries once.
-
-    Example:
-        >>> optuna = import_optuna()
-        >>> study = optuna.create_study()
-        >>> study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}))
-        >>> finished_count(study)
-        1
-    """
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL") for t in trials)
-    retries = sum("failed_trial" in t.system_attrs for t in trials)
-    return finished - retries
-
-
-def first_try_index(study: Any, trial: Any) -> int:
-    """``trial``'s place among ``study``'s first tries: 0, 1, 2, ... without the retries.
-
-    Example:
-        >>> study = import_optuna().create_study()
-        >>> [first_try_index(study, study.ask()) for _ in range(3)]
-        [0, 1, 2]
-    """
-    trials = study.get_trials(deepcopy=False)  # frozen: they have system_attrs (a running Trial does not)
-    this = next(t for t in trials if t.number == trial.number)
-    number = this.system_attrs.get("failed_trial", this.number)  # a retry: the trial it retries
-    return sum(1 for t in trials if t.number < number and "failed_trial" not in t.system_attrs)

@@ -3,10 +3,10 @@
 A sampler seeded once draws from one random stream: a study resumed in a new process (after a
 kill, or on another machine) starts that stream again and proposes other configurations than
 the study that was never interrupted. `SeededPerTrial` gives the sampler a fresh seed for each
-trial instead, derived from the search's seed and the trial's `first_try_index` (in `topnet.tune.study`): its number
-among the study's first tries, where the retry of a crashed trial shares the index of the trial
-it retries and does not shift the ones after it. Each trial's training seed derives from the
-same index.
+trial instead, derived from the search's seed and the trial's `first_try_index` (in
+`topnet.tune.retries`): its number among the study's first tries, where the retry of a crashed
+trial shares the index of the trial it retries and does not shift the ones after it. Each
+trial's training seed derives from the same index.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from topnet.seeding import derive_seed
 from topnet.tune._optuna import import_optuna
-from topnet.tune.study import first_try_index
+from topnet.tune.retries import first_try_index
 
 __all__ = ["SeededPerTrial"]
 

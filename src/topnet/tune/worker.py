@@ -1,7 +1,6 @@
 """``topnet worker``: join a study from another process or machine and run its trials.
 
     topnet worker --study NAME --storage postgresql://user@host/db [--budget 2h] [--out DIR]
-    python -m topnet.tune.worker --study NAME --storage URL        # the same, without the CLI
 
 Everything a trial needs comes from the study (stored by ``topnet tune`` when it created it):
 the search space, the data (a dataset name or file, split the same way on every machine) and
@@ -17,22 +16,31 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from topnet.errors import TopnetError, format_message
+from topnet.budget import parse_budget
+from topnet.callbacks.deadline import Deadline
+from topnet.configs.data_spec import DataSpec, TrialData, prepare_splits
+from topnet.configs.settings import FitSettings
+from topnet.errors import format_message
 from topnet.seeding import derive_seed
-from topnet.tune.budget import Deadline, parse_budget
 from topnet.tune.checkpoints import CheckpointKeeper
-from topnet.tune.data import DataSpec, TrialData, prepare_splits
-from topnet.tune.objective import FitSettings, TrialObjective
 from topnet.tune.runner import run_trials
 from topnet.tune.space import SearchSpace
-from topnet.tune.study import (ATTR_DATA, ATTR_FIT, ATTR_SEARCH, ATTR_SPACE, load_study, make_pruner,
-                               make_sampler, make_storage)
+from topnet.tune.study import (
+    ATTR_DATA,
+    ATTR_FIT,
+    ATTR_SEARCH,
+    ATTR_SPACE,
+    load_study,
+    make_pruner,
+    make_sampler,
+    make_storage,
+)
+from topnet.tune.trial_objective import TrialObjective
 
-__all__ = ["join_study", "main"]
+__all__ = ["join_study"]
 
 
 def _study_settings(study: Any) -> tuple[SearchSpace, dict[str, Any] | None, FitSettings, dict[str, Any]]:
@@ -112,24 +120,6 @@ def join_study(study_name: str, storage: str, *, out: str | os.PathLike = "runs/
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m topnet.tune.worker``: the ``topnet worker`` command on its own."""
-    import argparse
-
-    from topnet.tune.cli_commands import add_worker_parser, run_worker
-
-    parser = argparse.ArgumentParser(prog="python -m topnet.tune.worker")
-    add_worker_parser(parser.add_subparsers(dest="command", required=False), name="worker")
-    args = parser.parse_args(["worker", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_worker(args)
-    except (TopnetError, ValueError, TypeError, FileNotFoundError, ImportError) as error:
-        print(f"topnet worker: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("topnet worker: interrupted; its running trial is recorded as failed", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command lives in topnet.cli.worker now (importing it here would close a cycle)
+    sys.exit("topnet: error: `python -m topnet.tune.worker` is now `topnet worker` (or `python -m topnet.cli worker`), "
+             "with the same arguments")

@@ -9,7 +9,7 @@ from torch import nn
 from topnet.errors import format_message
 from topnet.nn.activations import get_activation
 from topnet.nn.init import initialize, initializer_for
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 
 __all__ = ["mlp", "small_convnet"]
 
@@ -91,8 +91,8 @@ def small_convnet(input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 1
                   batch_norm: bool = True) -> nn.Module:
     """A small convnet: per stage two 3×3 conv-BN-ReLU layers and a 2×2 max pool, then dense.
 
-    The default model of ``topnet train``; about 92% test accuracy on Fashion-MNIST in 3
-    epochs on a laptop CPU.
+    The default model of ``topnet train``: small enough to train well in a few epochs on a
+    CPU (its Fashion-MNIST accuracy: docs/measured-defaults.md).
 
     Args:
         input_shape: ``(channels, height, width)``.

@@ -14,7 +14,7 @@ from torch import nn
 from topnet.errors import format_message
 from topnet.nn.blocks import InceptionModule
 from topnet.nn.layers import ConvBNAct
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _image_shape, _initialize
 from topnet.nn.models.convnets import classifier_head
 

@@ -19,7 +19,7 @@ from topnet.nn.blocks import SELUStack
 from topnet.nn.init import initialize
 from topnet.nn.layers import SeparableConv2d
 from topnet.nn.layers import batch_norm as keras_batch_norm
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _image_shape
 
 __all__ = ["chollet_simple_cnn", "chollet_separable_cnn", "geron_bn_mlp", "geron_deep_elu", "geron_deep_selu"]

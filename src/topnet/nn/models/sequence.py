@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from topnet.errors import format_message
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _check_widths, _initialize
 from topnet.nn.models.convnets import classifier_head, conv_stages
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from topnet.errors import format_message
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _check_widths, mlp
 
 __all__ = ["WideAndDeep", "WideLinear", "DeepTabular", "wide_and_deep"]

@@ -15,7 +15,7 @@ from torch import nn
 
 from topnet.errors import format_message
 from topnet.nn.blocks import XceptionEntryFlow, XceptionExitFlow, XceptionMiddleFlow
-from topnet.nn.models import register_model
+from topnet.nn.models.registry import register_model
 from topnet.nn.models.basic import _check_classes, _check_rate, _check_widths, _image_shape, _initialize
 from topnet.nn.models.convnets import classifier_head
 

@@ -1,8 +1,7 @@
 """``topnet report DIR``: rebuild a run directory's ``report.html`` from its files.
 
-``cli.py`` wires it in: ``add_report_parser(commands)`` while building the parser, and
-``run_report(args)`` when ``args.command == "report"``. Errors (a missing directory, one that
-holds no run files) propagate as ``FileNotFoundError`` / ``ValueError`` for ``cli.main`` to print.
+Errors (a missing directory, one that holds no run files) propagate as ``FileNotFoundError`` /
+``ValueError`` for `topnet.cli.main` to print.
 
 Example:
     >>> import argparse

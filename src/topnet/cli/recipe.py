@@ -1,9 +1,7 @@
 """The ``topnet recipe`` command: ``topnet recipe list`` and ``topnet recipe run NAME``.
 
-``cli.py`` wires it in: ``add_recipe_parser(commands)`` while building the parser, and
-``run_recipe(args)`` when ``args.command == "recipe"``; it returns the exit code. Errors (an
-unknown recipe, data that is not found) propagate as ``ValueError`` / ``FileNotFoundError``
-for ``cli.main`` to print.
+``run_recipe(args)`` returns the exit code. Errors (an unknown recipe, data that is not found)
+propagate as ``ValueError`` / ``FileNotFoundError`` for `topnet.cli.main` to print.
 
 Example:
     >>> import argparse

@@ -13,9 +13,8 @@ import math
 from typing import Any
 
 from topnet.callbacks.base import Callback
+from topnet.callbacks.state import TrainState
 from topnet.errors import format_message
-from topnet.train.state import TrainState
-from topnet.tune._optuna import import_optuna
 
 __all__ = ["PruningCallback"]
 
@@ -84,7 +83,8 @@ class PruningCallback(Callback):
     def raise_if_pruned(self) -> None:
         """Raise ``optuna.TrialPruned`` when the trial was pruned (call it after ``fit`` returns)."""
         if self.pruned:
-            optuna = import_optuna()
+            import optuna  # only a search (topnet.tune) makes trials, and it has imported Optuna
+
             raise optuna.TrialPruned(f"pruned at epoch {self.pruned_epoch} ({self.monitor}={self.reported[-1]:.4g})")
 
 

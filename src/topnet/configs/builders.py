@@ -35,9 +35,8 @@ from topnet.nn import create_model, initializer_for
 from topnet.nn.models import MODELS, list_models
 from topnet.train.optimizers import get_optimizer
 from topnet.train.schedules import cosine_decay, one_cycle
-from topnet.tune.space import Categorical, Fixed, SearchSpace
 
-__all__ = ["check_keys", "check_space", "complete_config", "model_spec", "build_model", "build_optimizer",
+__all__ = ["check_keys", "complete_config", "model_spec", "build_model", "build_optimizer",
            "schedule_callbacks", "build_augment", "SCHEDULES", "AUGMENTATIONS"]
 
 SCHEDULES = ("constant", "cosine", "one_cycle")
@@ -75,59 +74,6 @@ def check_keys(names: Any) -> None:
     unknown = [name for name in names if name not in KEYS and not str(name).startswith("model.")]
     if unknown:
         raise unknown_name("configuration key", unknown[0], [*KEYS, "model.NAME"])
-
-
-def check_space(space: SearchSpace) -> None:
-    """Raise ValueError for a search space whose words no configuration can hold: a parameter,
-    a rule's ``then`` key, a baseline or portfolio key outside the vocabulary above, or a ``family``,
-    ``schedule`` or ``augment`` value (a choice, a fixed value, a condition) that does not exist.
-
-    `SearchSpace` checks a space's structure; this checks its vocabulary, so a typo in a user's
-    TOML file fails before anything is written, not halfway through a search.
-
-    Raises:
-        ValueError: naming the place (``params``, ``rules[0].then``, ``portfolio[1]``...), the
-            bad key or value, the valid ones and the nearest.
-
-    Example:
-        >>> check_space(SearchSpace({"family": Categorical(["mlp", "resnet"]), "width": Categorical([16, 32])}))
-        >>> check_space(SearchSpace({"widht": Categorical([16, 32])}))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: search space params: unknown configuration key 'widht'; expected one of [...]; did you mean 'width'?
-    """
-    sections = {"params": space.params, "baseline": space.baseline or {},
-                **{f"portfolio[{i}]": entry for i, entry in enumerate(space.portfolio)},
-                **{f"rules[{i}].then": rule.then for i, rule in enumerate(space.rules)}}
-    for where, section in sections.items():
-        try:
-            check_keys(section)
-        except ValueError as error:
-            raise ValueError(f"search space {where}: {error}") from None
-        _check_names(where, section)
-    conditions = {f"params.{name}.when": param.when for name, param in space.params.items() if param.when}
-    conditions.update({f"rules[{i}].when": rule.when for i, rule in enumerate(space.rules)})
-    for where, condition in conditions.items():  # their keys are checked by SearchSpace
-        _check_names(where, condition)
-
-
-def _check_names(where: str, section: Any) -> None:
-    """The ``family``, ``schedule`` and ``augment`` values of ``section`` exist."""
-    named = {"family": ("model family", list_models()), "schedule": ("schedule", SCHEDULES),
-             "augment": ("augment", AUGMENTATIONS)}
-    for key in sorted(named.keys() & set(section)):
-        value = section[key]
-        if isinstance(value, (Categorical, Fixed)):
-            values = value.choices if isinstance(value, Categorical) else (value.value,)
-        elif hasattr(value, "low"):  # an Int or Float range
-            raise ValueError(format_message(f"search space {where}.{key}", "a numeric range", "choices or a value",
-                                            f"e.g. choices = {list(named[key][1])[:2]}"))
-        else:
-            values = value if isinstance(value, (list, tuple)) else (value,)
-        kind, valid = named[key]
-        for name in values:
-            if name not in valid:
-                raise ValueError(f"search space {where}.{key}: {unknown_name(kind, name, valid)}")
 
 
 def complete_config(config: dict[str, Any], epochs: int | None = None) -> dict[str, Any]:
@@ -185,7 +131,7 @@ def build_model(config: dict[str, Any], data_arguments: dict[str, Any]) -> torch
 
     Args:
         config: a configuration.
-        data_arguments: ``topnet.tune.data.model_arguments(...)`` (input shape, classes).
+        data_arguments: ``topnet.configs.model_arguments(...)`` (input shape, classes).
     """
     family, kwargs = model_spec(config)
     return create_model(family, **data_arguments, **kwargs)

@@ -8,8 +8,13 @@ ensemble on blend, scores it once on test, and writes ``DIR/ensemble/``: the sav
 ``metrics.json`` (blend scores, weights, test metrics of every member and of the ensemble,
 diversity) and ``diversity.png``.
 
-The lead wires it into ``topnet.cli``: ``add_ensemble_parser(commands)`` and, for
-``args.command == "ensemble"``, ``return run_ensemble(args)``.
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="topnet")
+    >>> _ = add_ensemble_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["ensemble", "--run", "runs/search", "--no-lightgbm"])
+    >>> args.run, args.combiner, args.lightgbm, args.blend_split
+    ('runs/search', 'auto', False, 'blend')
 """
 from __future__ import annotations
 

@@ -1,24 +1,30 @@
-"""The ``topnet tune`` and ``topnet worker`` commands: parsers and the functions they call.
+"""``topnet tune``: search hyperparameters and architectures (`topnet.tune.tune`).
 
     topnet tune --data fashion-mnist --budget 10m
     topnet tune --data my.csv --target price --budget 1h --sampler tpe --pruner asha
     topnet tune --data fashion-mnist --budget 2h --storage postgresql://user@db/topnet --study-name fm
-    topnet worker --study fm --storage postgresql://user@db/topnet          # on every other machine
 
-``cli.py`` adds the parsers with `add_tune_parser` / `add_worker_parser` and calls `run_tune` /
-`run_worker` with the parsed arguments; each returns the exit code.
+Also here, for the other commands that drive an Optuna study: `add_study_arguments` (the
+storage, seed, device and heartbeat options ``topnet worker`` shares) and `quiet_optuna`.
+
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="topnet")
+    >>> _ = add_tune_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["tune", "--budget", "20 trials", "--set", "family=convnet"])
+    >>> args.budget, args.set, args.seed, args.storage
+    ('20 trials', ['family=convnet'], 0, None)
 """
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from topnet.errors import format_message
+from topnet.cli.arguments import add_data_arguments, data_settings, parse_assignments
 
-__all__ = ["add_tune_parser", "run_tune", "add_worker_parser", "run_worker", "parse_assignments", "quiet_optuna"]
+__all__ = ["add_tune_parser", "run_tune", "add_study_arguments", "quiet_optuna"]
 
-_TUNE_EPILOG = """examples:
+_EPILOG = """examples:
   topnet tune --data fashion-mnist --budget 10m
   topnet tune --data mnist1d --budget "30 trials" --pruner hyperband --epochs 9
   topnet tune --data fashion-mnist --space space.toml --set family=convnet --budget 1h
@@ -33,10 +39,8 @@ def add_tune_parser(subparsers: Any, name: str = "tune") -> argparse.ArgumentPar
     """Add the ``tune`` command to ``subparsers`` (from ``parser.add_subparsers()``)."""
     from topnet.tune.study import PRUNERS, SAMPLERS
 
-    p = subparsers.add_parser(name, help="search hyperparameters and architectures (Optuna)", epilog=_TUNE_EPILOG,
+    p = subparsers.add_parser(name, help="search hyperparameters and architectures (Optuna)", epilog=_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    from topnet.cli import add_data_arguments
-
     add_data_arguments(p, "fashion-mnist")
     p.add_argument("--max-samples", type=int, default=None, help="search on a random subset of this many samples")
     p.add_argument("--valid", type=float, default=0.1, help="validation fraction (model selection)")
@@ -59,26 +63,15 @@ def add_tune_parser(subparsers: Any, name: str = "tune") -> argparse.ArgumentPar
     p.add_argument("--subset-epochs", type=int, default=0, help="epochs on the subset (multi-fidelity)")
     p.add_argument("--keep-top-k", type=int, default=3, help="checkpoints kept on disk")
     p.add_argument("--noise-seeds", type=int, default=0, help="re-train the top 3 with this many seeds")
-    _add_common(p)
+    add_study_arguments(p)
     p.add_argument("--study-name", default=None, help="study name (default: tune-DATA)")
     p.add_argument("--out", default=None, help="output directory (default: runs/tune-DATA)")
     p.add_argument("--no-plots", action="store_true", help="skip history.png and importances.png")
     return p
 
 
-def add_worker_parser(subparsers: Any, name: str = "worker") -> argparse.ArgumentParser:
-    """Add the ``worker`` command to ``subparsers``."""
-    p = subparsers.add_parser(name, help="join a study and run its trials (another process or machine)")
-    p.add_argument("--study", required=True, help="the study's name")
-    p.add_argument("--budget", default=None, help="this worker's wall time or trials (default: the study's deadline)")
-    p.add_argument("--trials", type=int, default=None, help="the most trials this worker runs")
-    p.add_argument("--data-path", default=None, help="where the dataset's files are on this machine")
-    _add_common(p, is_worker=True)
-    p.add_argument("--out", default="runs/worker", help="this worker's directory (checkpoints)")
-    return p
-
-
-def _add_common(p: argparse.ArgumentParser, is_worker: bool = False) -> None:
+def add_study_arguments(p: argparse.ArgumentParser, is_worker: bool = False) -> None:
+    """--storage, --seed, --device, --heartbeat-interval, --grace-period and --quiet (tune; worker with ``is_worker``)."""
     where = "" if is_worker else " (default: OUT/study.db)"
     p.add_argument("--storage", required=is_worker, default=None,
                    help=f"database URL, e.g. postgresql://user@host/db{where}")
@@ -88,25 +81,6 @@ def _add_common(p: argparse.ArgumentParser, is_worker: bool = False) -> None:
     p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a trial "
                    "counts as crashed (default: twice the interval)")
     p.add_argument("--quiet", action="store_true", help="no line per trial")
-
-
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``["lr=0.01", "family=convnet"]`` → ``{"lr": 0.01, "family": "convnet"}`` (JSON values, else strings).
-
-    Example:
-        >>> parse_assignments(["lr=1e-3", "batch_norm=true", "family=convnet"])
-        {'lr': 0.001, 'batch_norm': True, 'family': 'convnet'}
-    """
-    values = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(format_message("--set", item, "KEY=VALUE", "e.g. --set lr=0.001"))
-        try:
-            values[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key.strip()] = text
-    return values
 
 
 def quiet_optuna() -> None:
@@ -121,13 +95,11 @@ def run_tune(args: argparse.Namespace) -> int:
     """Run ``topnet tune`` from parsed arguments; returns the exit code."""
     import dataclasses
 
-    from topnet.tune.data import DataSpec, prepare_splits
-    from topnet.tune.search import resolve_space, tune
+    from topnet.configs.data_spec import DataSpec, prepare_splits
+    from topnet.tune.tuner import resolve_space, tune
     from topnet.tune.space import Fixed
 
     quiet_optuna()
-    from topnet.cli import data_settings
-
     settings = data_settings(args)
     spec = DataSpec(settings.pop("data"), **settings, valid=args.valid, blend=args.blend, test=args.test,
                     seed=args.seed, max_samples=args.max_samples)
@@ -150,17 +122,4 @@ def run_tune(args: argparse.Namespace) -> int:
         bias = result.selection_bias
         print(f"selection bias: trial {bias['trial']} {bias['metric']} "
               f"valid {bias['valid']:.4f}, blend {bias['blend']:.4f}")
-    return 0
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    """Run ``topnet worker`` from parsed arguments; prints a JSON summary; returns the exit code."""
-    from topnet.tune.worker import join_study
-
-    quiet_optuna()
-    report = join_study(args.study, args.storage, out=args.out, budget=args.budget, max_trials=args.trials,
-                        data_path=args.data_path, seed=args.seed, device=args.device,
-                        heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
-                        verbose=0 if args.quiet else 1)
-    print(json.dumps(report), flush=True)
     return 0

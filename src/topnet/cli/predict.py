@@ -1,8 +1,14 @@
 """``topnet predict --run DIR INPUT``: the parser and the command (`topnet.pipeline.predict`).
 
-The lead wires it into ``topnet.cli``: ``add_predict_parser(commands)`` and, for
-``args.command == "predict"``, ``return run_predict(args)``. Errors propagate to ``cli.main``,
-which prints them and exits with code 2.
+Errors propagate to `topnet.cli.main`, which prints them and exits with code 2.
+
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="topnet")
+    >>> _ = add_predict_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["predict", "--run", "runs/fm", "images.npz", "--mc-samples", "30"])
+    >>> args.run, args.input, args.mc_samples, args.out
+    ('runs/fm', 'images.npz', 30, None)
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""The data a search runs on: a `DataSpec` any worker can load, and the model arguments it implies.
+"""The data a configuration trains on: a `DataSpec` any process can load, and what it implies.
 
-A study records its `DataSpec` (dataset name or file, split fractions, seed), so a worker on
-another machine loads the same splits without the original command line. The test split is
-cut (so the splits equal those of ``topnet train`` / ``topnet run`` with the same seed) and
-then dropped before anything reads it: a search never sees it.
-
-``task_of`` and ``model_arguments`` are shared with ``topnet train`` (``pipeline/train.py``).
+A `DataSpec` (dataset name or file, split fractions, seed) loads the same splits on any
+machine: a study records it, so a ``topnet worker`` elsewhere trains on the rows the search
+does. ``topnet train``, the search and ``topnet run`` all split through it, so the same seed
+gives the same rows everywhere; a search drops the test split before anything reads it.
+`Prepared` carries splits already loaded together with their spec (``topnet run`` loads once
+and hands the search its splits). `task_of`, `model_arguments` and `TrialData` turn the
+splits into what a model of a family takes.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from topnet.data.registry import image_options
 from topnet.errors import format_message
 from topnet.seeding import derive_seed
 
-__all__ = ["DataSpec", "prepare_splits", "load_split_standardize", "task_of", "model_arguments", "TrialData", "data_kind"]
+__all__ = ["DataSpec", "Prepared", "prepare_splits", "load_split_standardize", "take_train_samples", "task_of",
+           "model_arguments", "TrialData", "data_kind"]
 
 
 @dataclass(frozen=True)
@@ -97,21 +99,48 @@ def load_split_standardize(spec: DataSpec) -> tuple[Splits, dict[str, Any], Any]
     return splits, standardizers, raw_test_x
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Splits already loaded, with the `DataSpec` that gives them again on another machine.
+
+    Attributes:
+        splits: train / valid / blend (never test), standardised with train's statistics.
+        spec: loads the same splits elsewhere (a study records it for its workers).
+        standardizers: ``{input: Standardizer state}`` the inputs were standardised with.
+    """
+
+    splits: Splits
+    spec: DataSpec
+    standardizers: dict[str, Any]
+
+
+def take_train_samples(splits: Splits, spec: DataSpec) -> Splits:
+    """``splits`` with ``spec.train_samples`` random train rows (all of them when None or more);
+    valid and blend stay whole, so a cheaper search is scored like the full one.
+
+    Example:
+        >>> s = Splits(train=Dataset(x=np.zeros((10, 2)), y=np.zeros(10, dtype=np.int64)))
+        >>> len(take_train_samples(s, DataSpec("x.npz", train_samples=4)).train)
+        4
+    """
+    if spec.train_samples is None or spec.train_samples >= len(splits.train):
+        return splits
+    if spec.train_samples < 1:
+        raise ValueError(format_message("train_samples", spec.train_samples, "a positive int"))
+    rng = np.random.default_rng(derive_seed(spec.seed, "train_samples"))
+    chosen = np.sort(rng.choice(len(splits.train), spec.train_samples, replace=False))
+    return dataclasses.replace(splits, train=splits.train.take(chosen))
+
+
 def prepare_splits(spec: DataSpec) -> tuple[Splits, dict[str, Any]]:
     """Load, split, drop the test split, and standardise (fitted on train only); then, with
-    ``spec.train_samples``, keep that many random train rows (valid and blend stay whole).
+    ``spec.train_samples``, keep that many random train rows (`take_train_samples`).
 
     Returns:
         ``(splits without test, {input: standardizer state})``.
     """
     splits, standardizers, _ = load_split_standardize(spec)
-    splits = dataclasses.replace(splits, test=None)  # never read by a search
-    if spec.train_samples is not None and spec.train_samples < len(splits.train):
-        if spec.train_samples < 1:
-            raise ValueError(format_message("train_samples", spec.train_samples, "a positive int"))
-        rng = np.random.default_rng(derive_seed(spec.seed, "train_samples"))
-        chosen = np.sort(rng.choice(len(splits.train), spec.train_samples, replace=False))
-        splits = dataclasses.replace(splits, train=splits.train.take(chosen))
+    splits = take_train_samples(dataclasses.replace(splits, test=None), spec)  # test: never read by a search
     return splits, {key: s.state_dict() for key, s in standardizers.items()}
 
 

@@ -8,27 +8,31 @@ on other machines can join it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from topnet.budget import Budget, parse_budget
+from topnet.callbacks.deadline import Deadline
+from topnet.configs import DataSpec, FitSettings, Prepared, TrialData, prepare_splits
 from topnet.data import Splits
 from topnet.errors import format_message
 from topnet.io import atomic_write_text
 from topnet.tune.bias import blend_score, seed_noise
-from topnet.tune.budget import Budget, Deadline, parse_budget
-from topnet.tune.builders import check_space
 from topnet.tune.checkpoints import CheckpointKeeper
-from topnet.tune.data import DataSpec, TrialData, prepare_splits
 from topnet.tune.defaults import default_space
-from topnet.tune.objective import FitSettings, TrialObjective
-from topnet.tune.plots import write_plots
 from topnet.tune.results import TuneResult, summarize
 from topnet.tune.runner import run_trials
 from topnet.tune.space import SearchSpace
+from topnet.tune.space_check import check_space
 from topnet.tune.study import make_pruner, make_sampler, make_storage, open_study, study_attrs
+from topnet.tune.study_plots import write_plots
+from topnet.tune.trial_objective import TrialObjective
 
 __all__ = ["tune", "resolve_space", "resolve_data"]
 
@@ -38,33 +42,34 @@ def resolve_space(space: Any, splits: Splits) -> SearchSpace:
 
     Raises:
         ValueError: a dict or TOML file naming keys or values outside the configuration
-            vocabulary (`topnet.tune.builders.check_space`).
+            vocabulary (`topnet.tune.space_check.check_space`).
     """
     if space is None:
         return default_space(splits)
-    if isinstance(space, SearchSpace):
-        return space
     if isinstance(space, dict):
         space = SearchSpace.from_dict(space)
     elif isinstance(space, (str, os.PathLike)):
         space = SearchSpace.from_toml(space)
-    else:
+    elif not isinstance(space, SearchSpace):
         raise TypeError(format_message("space", type(space).__name__,
                                        "None, a SearchSpace, a dict or a TOML file path"))
-    check_space(space)
+    check_space(space)  # a SearchSpace too: the CLI fixes --set values into it after reading
     return space
 
 
 def resolve_data(data: Any) -> tuple[Splits, DataSpec | None, dict[str, Any] | None]:
-    """``(splits, spec, standardizer states)`` from `Splits`, a `DataSpec` or a dataset name/path."""
+    """``(splits, spec, standardizer states)`` from `Splits`, `Prepared` splits (loaded once, with
+    their spec for workers), a `DataSpec` or a dataset name/path."""
     if isinstance(data, Splits):
         return data, None, None
+    if isinstance(data, Prepared):
+        return dataclasses.replace(data.splits, test=None), data.spec, data.standardizers
     if isinstance(data, (str, os.PathLike)):
         data = DataSpec(str(data))
     if isinstance(data, DataSpec):
         splits, standardizers = prepare_splits(data)
         return splits, data, standardizers
-    raise TypeError(format_message("data", type(data).__name__, "Splits, a DataSpec, or a dataset name or file"))
+    raise TypeError(format_message("data", type(data).__name__, "Splits, Prepared, a DataSpec, or a dataset name or file"))
 
 
 def tune(space: Any = None, data: Any = None, *, budget: str | float | None = None, num_trials: int | None = None,
@@ -134,7 +139,6 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
                            keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials,
                            trial_seconds=trial_seconds, precision=precision, channels_last=channels_last)
     space = resolve_space(space, splits)
-    check_space(space)  # also a --set value fixed into the space after resolve_space checked it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
@@ -174,6 +178,6 @@ def _finish(result: TuneResult, data: TrialData, settings: FitSettings, out: Pat
         result.plots = write_plots(result.study, result.records, out, metric=settings.metric,
                                    maximize=settings.direction == "maximize")
     if standardizers is not None:  # what the saved models' inputs were standardised with
-        states = {key: {k: v.tolist() for k, v in state.items()} for key, state in standardizers.items()}
+        states = {key: {k: np.asarray(v).tolist() for k, v in state.items()} for key, state in standardizers.items()}
         atomic_write_text(out / "standardizer.json", json.dumps(states) + "\n")
 
