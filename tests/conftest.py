@@ -154,7 +154,7 @@ def image_npz(tmp_path) -> Path:
     return write_image_npz(tmp_path / "bars.npz")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def table_csv():
     """``table_csv(path, task)`` writes the tiny table."""
     return write_table_csv

@@ -1,8 +1,13 @@
 """Small synthetic member predictions shared by the ensemble tests."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # ensemble_test_tables (--import-mode=importlib does not)
 
 
 def noisy_members(num_members: int = 3, rows: int = 300, classes: int = 3, seed: int = 0,

@@ -13,23 +13,12 @@ from topnet.ensemble import LightGBMMember, LinearMember, NetworkMember, load_me
 from topnet.ensemble.features import design_matrix
 from topnet.io import save_model
 from topnet.nn import create_model
+from ensemble_test_tables import categorical_table, roundtrip
 
 LGB_SMALL = {"min_data_in_leaf": 3, "num_leaves": 7}
 
 
-def _table(n: int = 240, seed: int = 0) -> Dataset:
-    """A table whose class depends on a categorical column non-monotonically (code % 2)."""
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(1, 7, size=(n, 1))
-    numeric = rng.normal(size=(n, 2)).astype(np.float32)
-    y = ((codes[:, 0] % 2) + (numeric[:, 0] > 1.0)).astype(np.int64)
-    return Dataset({"numeric": numeric, "categorical": codes}, y,
-                   meta={"categorical_columns": ["c"], "vocabularies": {"c": ["<missing>", *"abcdef"]}})
-
-
-def _roundtrip(member, tmp_path):
-    config = json.loads(json.dumps(member.save(tmp_path / "m")))
-    return load_member(tmp_path / "m", config)
+_table, _roundtrip = categorical_table, roundtrip
 
 
 def test_network_member_gives_softmax_probabilities():

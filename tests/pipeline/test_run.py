@@ -82,7 +82,7 @@ def test_classification_csv_keeps_class_and_column_names(classification_run_dir)
 @pytest.mark.slow
 def test_regression_csv_reports_errors_not_accuracy(regression_run_dir):
     metrics = _json(regression_run_dir / "metrics.json")
-    assert set(metrics["test"]) == {"rmse", "mae"} and set(metrics["best_single"]) >= {"name", "rmse", "mae"}
+    assert set(metrics["test"]) == {"rmse", "mae", "r2"} and set(metrics["best_single"]) >= {"name", "rmse", "mae"}
     target_std = 3.0 * np.sqrt(1 + 0.25 + 0.25)  # the signal's scale; a useful model does far better
     assert metrics["test"]["rmse"] < target_std
     assert not (regression_run_dir / "calibration.json").exists()

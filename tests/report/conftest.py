@@ -59,8 +59,12 @@ def write_image_run(root: Path) -> Path:
     _json(root, "dataset.json", {"name": "fake-images.npz", "task": "classification", "kind": "image",
                                  "class_names": ["T-shirt", EVIL_CLASS, "Bag & Co"],
                                  "num_rows": {"train": 300, "valid": 60, "blend": 60, "test": 60}})
-    _json(root, "metrics.json", {"test": {"accuracy": 0.9333, "nll": 0.21, "ece": 0.018},
-                                 "best_single": {"name": "resnet_a", "accuracy": 0.9, "nll": 0.3, "ece": 0.04},
+    _json(root, "metrics.json", {"test": {"accuracy": 0.9333, "nll": 0.21, "ece": 0.018, "brier": 0.1,
+                                          "balanced_accuracy": 0.9211, "f1_macro": 0.9305, "roc_auc": 0.9871,
+                                          "pr_auc": 0.9712},
+                                 "best_single": {"name": "resnet_a", "accuracy": 0.9, "nll": 0.3, "ece": 0.04,
+                                                 "balanced_accuracy": 0.8899, "f1_macro": 0.895, "roc_auc": 0.9702,
+                                                 "pr_auc": 0.9433},
                                  "budget_s": 600, "elapsed_s": 571.4,
                                  "search": {"trials": 5, "baseline_trial": 0, "baseline_valid": 0.88, "best_trial": 3,
                                             "best_valid": 0.92, "best_is_baseline": False, "blend_baseline": 0.86,
@@ -109,7 +113,7 @@ def write_regression_run(root: Path) -> Path:
     _common(root, "houses.csv")
     _json(root, "dataset.json", {"name": "houses.csv", "task": "regression", "kind": "tabular", "target": "price",
                                  "feature_names": ["rooms", EVIL_COLUMN, "age"]})
-    _json(root, "metrics.json", {"test": {"rmse": 0.512, "mae": 0.401}, "best_single": {"name": "mlp_a", "mse": 0.36, "mae": 0.45},
+    _json(root, "metrics.json", {"test": {"rmse": 0.512, "mae": 0.401, "r2": 0.8312}, "best_single": {"name": "mlp_a", "mse": 0.36, "mae": 0.45},
                                  "budget_s": 300, "elapsed_s": 280})
     _history(root, "mlp_a", {"loss": _curve(1.0, 0.3), "mae": _curve(0.8, 0.45), "val_loss": _curve(1.0, 0.36),
                              "val_mae": _curve(0.8, 0.47)})

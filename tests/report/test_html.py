@@ -49,6 +49,35 @@ def test_regression_report(regression_run, tools):
     assert "No per-member weights" in page  # stacking
 
 
+def _test_scores_table(page: str) -> str:
+    start = page.index("<th>test score</th>")
+    return page[start:page.index("</table>", start)]
+
+
+def test_every_test_score_is_in_the_headline_table(image_run, regression_run):
+    table = _test_scores_table(_page(image_run))
+    assert "best single model (resnet_a)" in table
+    for label, ensemble, single in [("accuracy", "93.33%", "90.00%"), ("balanced accuracy", "92.11%", "88.99%"),
+                                    ("macro F1", "0.9305", "0.895"), ("ROC AUC", "0.9871", "0.9702"),
+                                    ("PR AUC (average precision)", "0.9712", "0.9433"), ("Brier", "0.1", "–")]:
+        assert re.search(f"<td>{re.escape(label)}[^<]*</td><td class=n>{re.escape(ensemble)}</td>"
+                         f"<td class=n>{re.escape(single)}</td>", table), label
+    table = _test_scores_table(_page(regression_run))
+    assert "<td>R²</td><td class=n>0.8312</td><td class=n>–</td>" in table  # best_single has no r2
+    assert "<td>RMSE (lower is better)</td><td class=n>0.512</td><td class=n>0.6</td>" in table  # rmse from its mse
+
+
+def test_an_undefined_test_score_says_why(tmp_path):
+    import json
+
+    why = "class 2 has no row in the split; ROC AUC needs a row of every class"
+    scores = {"accuracy": 0.5, "roc_auc": None, "pr_auc": 0.7, "undefined": {"roc_auc": why}}
+    (tmp_path / "metrics.json").write_text(json.dumps({"test": scores, "best_single": {"name": "m", **scores}}))
+    page = build_report(tmp_path).read_text()
+    assert "<td>ROC AUC</td><td class=n>undefined</td><td class=n>undefined</td>" in _test_scores_table(page)
+    assert f"<li>ROC AUC: {why}</li>" in page
+
+
 def test_partial_run_renders_with_notes(partial_run, tools):
     page = _page(partial_run)
     assert "80.00%" in page and len(tools.image_sources(page)) == 1  # the one learning curve

@@ -22,6 +22,7 @@ from torch import nn
 import topnet
 from topnet.train import loop
 from topnet.train.distributed import DistributedContext, shard_weight
+from ddp_compare import assert_three_processes_equal_one
 
 
 def _train(out: str, num_rows: int, batch_size: int) -> None:
@@ -50,18 +51,7 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_three_processes_on_uneven_batches_equal_one_process(tmp_path):
     # 69 rows in batches of 16: four batches split 6/5/5 over 3 processes, then 5 rows split 2/2/1
-    script, args = str(Path(__file__)), ["69", "16"]
-    single = _run([script, str(tmp_path / "single"), *args])
-    assert single.returncode == 0, single.stderr[-3000:]
-    ddp = _run(["-m", "torch.distributed.run", "--nproc_per_node", "3", "--nnodes", "1", "--master_addr", "127.0.0.1",
-                "--master_port", str(_free_port()), script, str(tmp_path / "ddp"), *args])
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    reference = torch.load(tmp_path / "single.rank0")
-    for rank in range(3):
-        result = torch.load(tmp_path / f"ddp.rank{rank}")
-        for key, value in reference["weights"].items():
-            torch.testing.assert_close(result["weights"][key], value, rtol=0, atol=1e-6, msg=f"rank {rank}: {key}")
-        assert result["history"]["loss"] == pytest.approx(reference["history"]["loss"], abs=1e-6)
+    reference = assert_three_processes_equal_one(str(Path(__file__)), tmp_path, ["69", "16"])
     torch.manual_seed(0)
     initial = nn.Linear(5, 16).weight  # the weights moved: the comparison is not of two untrained models
     assert not torch.allclose(reference["weights"]["0.weight"], initial, atol=1e-2)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from topnet.callbacks._monitor import resolve_mode
 from topnet.errors import format_message
@@ -33,6 +36,8 @@ class FitSettings:
             trial)`` seconds (None: no limit; nor before a first trial completes); a trial past it
             stops at the next batch and is recorded as pruned with ``stopped="slow"``, so that a
             few slow configurations cannot eat a short search.
+        class_weight: ``fit``'s ``{class index: weight}`` for every network trained with these
+            settings (``topnet run``'s ``class_weight = "balanced"`` computes it from train).
 
     Example:
         >>> FitSettings(metric="val_loss").direction
@@ -53,6 +58,7 @@ class FitSettings:
     precision: str = "float32"
     channels_last: bool = False
     restore_best_weights: bool = True
+    class_weight: dict[int, float] | None = None
 
     def __post_init__(self) -> None:
         if self.direction is None:
@@ -72,10 +78,27 @@ class FitSettings:
                                                    and math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
             raise ValueError(format_message("trial_seconds", self.trial_seconds, "a positive number of seconds or None"))
         check_precision(self.precision)
+        if self.class_weight is not None:
+            object.__setattr__(self, "class_weight", _check_class_weight(self.class_weight))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> FitSettings:
-        return cls(**{f.name: document[f.name] for f in dataclasses.fields(cls) if f.name in document})
+        values = {f.name: document[f.name] for f in dataclasses.fields(cls) if f.name in document}
+        if values.get("class_weight") is not None:  # JSON keys are strings
+            values["class_weight"] = {int(k): v for k, v in values["class_weight"].items()}
+        return cls(**values)
+
+
+def _check_class_weight(class_weight: Any) -> dict[int, float]:
+    """``class_weight`` as a plain ``{int: float}`` (``fit`` checks the indices against the model)."""
+    if not isinstance(class_weight, Mapping) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in class_weight):
+        raise ValueError(format_message("class_weight", class_weight, "None or a dict {class index >= 0: weight}",
+                                        "e.g. {0: 1.0, 1: 4.5}"))
+    weights = {int(k): float(v) for k, v in class_weight.items()}
+    if not all(math.isfinite(v) and v >= 0 for v in weights.values()):
+        raise ValueError(format_message("class_weight", class_weight, "finite weights >= 0"))
+    return weights

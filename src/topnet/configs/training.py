@@ -67,7 +67,7 @@ def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings,
     Args:
         config: a configuration (`topnet.configs.builders`); defaults are filled in.
         data: the splits, as `TrialData`.
-        settings: epochs, metric, early stopping, multi-fidelity and device.
+        settings: epochs, metric, early stopping, multi-fidelity, device and class weights.
         seed: the trial's seed.
         callbacks: more callbacks (a `PruningCallback`, a `Deadline`), run before early stopping.
         backup_dir: where `BackupAndRestore` keeps this training's state (a folder per ``fit``
@@ -90,7 +90,8 @@ def train_config(config: dict[str, Any], data: TrialData, settings: FitSettings,
         model = build_model(config, model_arguments(config["family"], splits.train, data.width))
         fit_options = dict(validation_data=splits.valid, batch_size=int(config["batch_size"]), loss=data.loss,
                            metrics=data.metrics, seed=seed, device=device, verbose=verbose,
-                           precision=settings.precision, channels_last=settings.channels_last)
+                           precision=settings.precision, channels_last=settings.channels_last,
+                           class_weight=settings.class_weight)
         histories = _fit_phases(model, config, splits.train, settings, list(callbacks), stopper, fit_options,
                                 backup_dir)
     curve = _merge(histories)

@@ -11,7 +11,7 @@ Example (``load("fashion-mnist")`` gives a `Splits` like ``data`` here, with its
 """
 from topnet.data.cifar import read_cifar
 from topnet.data.csv import read_csv
-from topnet.data.dataset import Dataset, Splits
+from topnet.data.dataset import Dataset, Splits, concatenate
 from topnet.data.idx import read_idx, write_idx
 from topnet.data.npz import read_npz
 from topnet.data.registry import datasets_status, load
@@ -40,6 +40,7 @@ __all__ = [
     "flatten_tabular",
     "one_hot_codes",
     "Splits",
+    "concatenate",
     "SealedSplit",
     "load",
     "datasets_status",

@@ -24,7 +24,7 @@ import numpy as np
 from topnet.data.on_disk import take_rows
 from topnet.errors import DataError
 
-__all__ = ["Dataset", "Splits"]
+__all__ = ["Dataset", "Splits", "concatenate"]
 
 Arrays = np.ndarray | dict[str, np.ndarray]
 
@@ -166,3 +166,36 @@ class Splits:
         """The splits that are present, as ``(name, dataset)`` in order train, valid, blend, test."""
         names = ("train", "valid", "blend", "test")
         return [(name, getattr(self, name)) for name in names if getattr(self, name) is not None]
+
+
+def concatenate(datasets: list[Dataset]) -> Dataset:
+    """One dataset with the rows of ``datasets`` in order (their class names, name and meta are
+    the first one's; ``meta["paths"]`` is joined).
+
+    Raises:
+        DataError: no datasets, or inputs / targets of different structure.
+
+    Example:
+        >>> a = Dataset(x=np.zeros((2, 3)), y=np.array([0, 1]))
+        >>> len(concatenate([a, a.take([0])]))
+        3
+    """
+    if not datasets:
+        raise DataError("datasets: got none; expected at least one Dataset to concatenate")
+    first = datasets[0]
+
+    def join(values: list[Any]) -> Any:
+        if values[0] is None:
+            return None
+        if isinstance(values[0], dict):
+            if any(not isinstance(v, dict) or set(v) != set(values[0]) for v in values):
+                shapes = [sorted(v) if isinstance(v, dict) else type(v).__name__ for v in values]
+                raise DataError(f"datasets: inputs of different structure ({shapes}); "
+                                "expected the same named arrays in every dataset")
+            return {key: np.concatenate([np.asarray(v[key]) for v in values]) for key in values[0]}
+        return np.concatenate([np.asarray(v) for v in values])
+
+    meta = dict(first.meta)
+    if all("paths" in d.meta for d in datasets):
+        meta["paths"] = [p for d in datasets for p in d.meta["paths"]]
+    return dataclasses.replace(first, x=join([d.x for d in datasets]), y=join([d.y for d in datasets]), meta=meta)

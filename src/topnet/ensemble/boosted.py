@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ class LightGBMMember(Member):
         num_threads: LightGBM threads (0: its default, all cores).
         time_limit: stop adding trees after this many seconds of training (None: no limit);
             the trees so far are kept.
+        class_weight: ``{class index: weight}`` (classification): each training row's weight in
+            LightGBM's loss is its class's weight (1.0 for classes left out), as ``topnet.fit``
+            weights a network's rows; the valid split that stops early is not weighted.
 
     Attributes:
         booster_: the ``lightgbm.Booster``; num_classes_; categorical_sizes_; best_iteration_.
@@ -76,7 +80,8 @@ class LightGBMMember(Member):
 
     def __init__(self, name: str = "lightgbm", task: str = "classification", *, params: dict[str, Any] | None = None,
                  num_boost_round: int = 200, early_stopping_rounds: int | None = 20, seed: int = 0,
-                 num_threads: int = 0, time_limit: float | None = None) -> None:
+                 num_threads: int = 0, time_limit: float | None = None,
+                 class_weight: dict[int, float] | None = None) -> None:
         super().__init__(name, task)
         self.params = params
         self.num_boost_round = num_boost_round
@@ -84,6 +89,12 @@ class LightGBMMember(Member):
         self.seed = seed
         self.num_threads = num_threads
         self.time_limit = time_limit
+        if class_weight is not None and task != "classification":
+            raise ValueError(format_message("class_weight", class_weight, f"None for a {task} member",
+                                            "class weights need classes"))
+        if class_weight is not None and not all(math.isfinite(float(v)) and float(v) >= 0 for v in class_weight.values()):
+            raise ValueError(format_message("class_weight", class_weight, "finite weights >= 0"))
+        self.class_weight = None if class_weight is None else {int(k): float(v) for k, v in class_weight.items()}
 
     @property
     def is_fitted(self) -> bool:
@@ -109,6 +120,18 @@ class LightGBMMember(Member):
             return y.reshape(-1).astype(np.float64)
         return y.astype(np.int64)
 
+    def _row_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Each training row's class weight (LightGBM's ``weight``), or None without class weights."""
+        if self.class_weight is None:
+            return None
+        unknown = sorted(k for k in self.class_weight if not 0 <= k < self.num_classes_)
+        if unknown:
+            raise ValueError(format_message("class_weight", self.class_weight,
+                                            f"class indices in [0, {self.num_classes_ - 1}]", f"drop the keys {unknown}"))
+        table = np.ones(self.num_classes_)
+        table[list(self.class_weight)] = list(self.class_weight.values())
+        return table[y]
+
     def fit(self, train: Any, valid: Any = None) -> LightGBMMember:
         """Train on ``train``; with ``valid``, stop early on its loss and keep the best iteration."""
         lgb = _lightgbm()
@@ -119,8 +142,8 @@ class LightGBMMember(Member):
             raise ValueError(format_message("train.y", f"{self.num_classes_} class", "at least 2 classes"))
         self.categorical_sizes_ = categorical_sizes(train)
         columns = categorical_columns(train.x)
-        train_set = lgb.Dataset(design_matrix(train.x, self.categorical_sizes_), y, categorical_feature=columns or "auto",
-                                free_raw_data=True)
+        train_set = lgb.Dataset(design_matrix(train.x, self.categorical_sizes_), y, weight=self._row_weights(y),
+                                categorical_feature=columns or "auto", free_raw_data=True)
         callbacks, valid_sets = [], []
         if valid is not None:
             valid_sets = [lgb.Dataset(design_matrix(valid.x, self.categorical_sizes_), self._targets(valid),
@@ -152,7 +175,8 @@ class LightGBMMember(Member):
                 "categorical_sizes": getattr(self, "categorical_sizes_", None),
                 "best_iteration": getattr(self, "best_iteration_", None), "params": self.params,
                 "num_boost_round": self.num_boost_round, "early_stopping_rounds": self.early_stopping_rounds,
-                "seed": self.seed, "num_threads": self.num_threads, "time_limit": self.time_limit}
+                "seed": self.seed, "num_threads": self.num_threads, "time_limit": self.time_limit,
+                "class_weight": self.class_weight}
 
     def save(self, directory: str | Path) -> dict[str, Any]:
         """Write ``model.txt`` (LightGBM's text format) and return the JSON config."""
@@ -169,7 +193,8 @@ class LightGBMMember(Member):
         member = cls(config["name"], config["task"], params=config.get("params"),
                      num_boost_round=config.get("num_boost_round", 200),
                      early_stopping_rounds=config.get("early_stopping_rounds"), seed=config.get("seed", 0),
-                     num_threads=config.get("num_threads", 0), time_limit=config.get("time_limit"))
+                     num_threads=config.get("num_threads", 0), time_limit=config.get("time_limit"),
+                     class_weight=config.get("class_weight"))
         member.booster_ = lgb.Booster(model_str=(Path(directory) / MODEL_FILE).read_text(encoding="utf-8"))
         member.num_classes_ = config.get("num_classes") or 0
         member.categorical_sizes_ = config.get("categorical_sizes")

@@ -1,6 +1,6 @@
 """Ensemble members: anything that gives class probabilities (or regression values) for a split.
 
-Three kinds, one interface (``Member`` in member_base.py: ``fit(train, valid)``, ``predict(x)``,
+Several kinds, one interface (``Member`` in member_base.py: ``fit(train, valid)``, ``predict(x)``,
 ``save(dir)`` / ``load``); this module defines the network kind and loads any kind by name:
 
 - ``NetworkMember``: a trained ``torch.nn.Module`` (a study's top-k, or the user's own); saved
@@ -9,6 +9,12 @@ Three kinds, one interface (``Member`` in member_base.py: ``fit(train, valid)``,
   with native categorical splits; saved in LightGBM's own text format.
 - ``LinearMember`` (linear.py): logistic regression (ridge for regression), the "wide" side;
   saved as arrays (safetensors) and JSON.
+- ``RandomForestMember`` / ``ExtraTreesMember`` (forests.py): scikit-learn forests grown within a
+  time limit; saved as the trees' arrays (safetensors).
+- ``KNNMember`` (knn.py): k nearest neighbours on standardised features, k chosen on valid;
+  saved as the training rows (safetensors).
+- ``XGBoostMember`` (xgboost_member.py) and ``CatBoostMember`` (catboost_member.py): when their
+  optional libraries are installed; saved in XGBoost's JSON and CatBoost's binary format.
 
 ``predict`` returns float64 NumPy: ``(N, C)`` probabilities for classification, ``(N,)`` (or
 ``(N, K)``) values for regression. ``predict_split(name, dataset)`` caches each split's
@@ -22,11 +28,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from topnet.ensemble.bagging import BaggedMember
 from topnet.ensemble.boosted import LightGBMMember
+from topnet.ensemble.catboost_member import CatBoostMember
 from topnet.ensemble.features import design_matrix
+from topnet.ensemble.forests import ExtraTreesMember, RandomForestMember
+from topnet.ensemble.knn import KNNMember
 from topnet.ensemble.linear import LinearMember
 from topnet.ensemble.member_base import Member
 from topnet.ensemble.temperature import softmax
+from topnet.ensemble.xgboost_member import XGBoostMember
 from topnet.errors import format_message
 
 __all__ = ["Member", "NetworkMember", "MEMBER_KINDS", "member_kinds", "load_member"]
@@ -157,10 +168,12 @@ class NetworkMember(Member):
 
 def member_kinds() -> dict[str, type[Member]]:
     """``{kind: class}`` of every member kind (their optional libraries are imported on first use)."""
-    return {cls.kind: cls for cls in (NetworkMember, LightGBMMember, LinearMember)}
+    return {cls.kind: cls for cls in (NetworkMember, LightGBMMember, LinearMember, BaggedMember, RandomForestMember,
+                                      ExtraTreesMember, KNNMember, XGBoostMember, CatBoostMember)}
 
 
-MEMBER_KINDS = ("network", "lightgbm", "linear")
+MEMBER_KINDS = ("network", "lightgbm", "linear", "bagged", "random_forest", "extra_trees", "knn", "xgboost",
+                "catboost")
 
 
 def load_member(directory: str | Path, config: dict[str, Any], *, models: dict[str, torch.nn.Module] | None = None,
@@ -176,4 +189,6 @@ def load_member(directory: str | Path, config: dict[str, Any], *, models: dict[s
         raise ValueError(format_message("member kind", kind, f"one of {sorted(kinds)}", "the file may come from a newer topnet"))
     if kind == "network":
         return NetworkMember.load(directory, config, model=(models or {}).get(config["name"]), device=device)
+    if kind == "bagged":  # its fold members are loaded by their own kinds
+        return BaggedMember.load(directory, config, load_member=load_member, models=models, device=device)
     return kinds[kind].load(directory, config)

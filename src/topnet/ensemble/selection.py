@@ -38,11 +38,11 @@ MIN_ROWS = 4
 TIE_TOLERANCE = 1e-9  # relative: scores this close count as equal
 
 
-def fold_ids(y: Any, num_folds: int = 5, *, seed: int = 0, stratify: bool = True) -> np.ndarray:
+def fold_ids(y: Any, num_folds: int = 5, *, seed: int = 0, stratify: bool = True, what: str = "blend") -> np.ndarray:
     """A fold id in ``[0, k)`` for each row; classes are dealt round-robin over the folds.
 
     ``k`` is ``num_folds``, or fewer when there are fewer than ``2 * num_folds`` rows (each
-    fold keeps at least two rows).
+    fold keeps at least two rows). ``what`` names the rows in errors (and seeds the deal).
 
     Example:
         >>> fold_ids(np.array([0, 0, 0, 1, 1, 1]), 3, seed=0).tolist().count(0)
@@ -52,10 +52,10 @@ def fold_ids(y: Any, num_folds: int = 5, *, seed: int = 0, stratify: bool = True
     if not isinstance(num_folds, int) or num_folds < 2:
         raise ValueError(format_message("num_folds", num_folds, "an int >= 2", "e.g. num_folds=5"))
     if len(labels) < MIN_ROWS:
-        raise DataError(format_message("blend", f"{len(labels)} rows", f"at least {MIN_ROWS} rows to cross-fit a combiner",
-                                       "make the blend split larger"))
+        raise DataError(format_message(what, f"{len(labels)} rows", f"at least {MIN_ROWS} rows to split into folds",
+                                       f"give the {what} more rows"))
     folds = min(num_folds, len(labels) // 2)
-    rng = np.random.default_rng(derive_seed(seed, "blend folds"))
+    rng = np.random.default_rng(derive_seed(seed, f"{what} folds"))
     ids = np.empty(len(labels), dtype=np.int64)
     groups = [labels == c for c in np.unique(labels)] if stratify and labels.ndim == 1 else [np.ones(len(labels), bool)]
     start = 0

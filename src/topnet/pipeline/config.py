@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from topnet.budget import parse_duration
 from topnet.data.registry import TABLE_SUFFIXES, image_options, is_manifest
 from topnet.errors import format_message, unknown_name
@@ -24,7 +26,9 @@ from topnet.train.loop import check_precision
 from topnet.tune.space import SearchSpace
 from topnet.tune.space_check import check_space
 
-__all__ = ["RunConfig", "resolve_config", "read_space"]
+__all__ = ["RunConfig", "resolve_config", "read_space", "class_weights"]
+
+CLASS_WEIGHTS = (None, "balanced")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,14 @@ class RunConfig:
             docs/tuning.md); None: the default space for the data. It is read and checked
             here, so a missing file or an unknown key fails before anything is written.
         lightgbm: add a LightGBM member to the ensemble.
+        class_weight: None (every row counts the same) or ``"balanced"``: each class weighs
+            ``n_samples / (n_classes * count(class))`` on train (scikit-learn's formula), so every
+            class adds the same total to the loss; the search's trials and the retrained
+            networks train with it (``fit``'s ``class_weight``). Classification only.
+        bagging: on a table, k ≥ 2 makes every member k-fold bagged on the train, valid and blend
+            rows together, with the ensemble fitted on their out-of-fold predictions
+            (`topnet.pipeline.bagged`); 0 (the default, until measured against it) keeps the
+            train / valid / blend splits. Other kinds of data ignore it.
         mc_samples: MC dropout samples for the uncertainty estimates (0: none).
         tensorboard: write TensorBoard logs of the retrained models (needs ``tensorboard``).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
@@ -105,6 +117,8 @@ class RunConfig:
     pruner: str = "median"
     space: str | None = None
     lightgbm: bool = True
+    class_weight: str | None = None
+    bagging: int = 0
     mc_samples: int = 30
     tensorboard: bool = True
     device: str = "auto"
@@ -122,6 +136,9 @@ class RunConfig:
         image_options(self.image_size, self.image_fit)  # a bad value fails before anything is written
         if isinstance(self.image_size, (list, tuple)):  # as config.json holds it, so resume compares equal
             object.__setattr__(self, "image_size", [int(n) for n in self.image_size])
+        if isinstance(self.bagging, bool) or not isinstance(self.bagging, int) or self.bagging < 0 or self.bagging == 1:
+            raise ValueError(format_message("bagging", self.bagging, "0 (off) or a number of folds k >= 2",
+                                            "e.g. --set bagging=5"))
         if not isinstance(self.search, bool):
             raise ValueError(format_message("search", self.search, "true or false"))
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
@@ -132,6 +149,10 @@ class RunConfig:
                                             "columns instead)"))
         if self.space is not None:
             read_space(self.space)
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(format_message("class_weight", self.class_weight,
+                                            "'balanced', or None (unset: the default)",
+                                            'e.g. --set class_weight=balanced'))
 
     @property
     def budget_s(self) -> float:
@@ -145,6 +166,32 @@ class RunConfig:
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(format_message(name, value, "a positive int"))
+
+
+def class_weights(setting: str | None, task: str, y: Any) -> dict[int, float] | None:
+    """The class weights of the ``class_weight`` setting on the train targets ``y``.
+
+    ``"balanced"`` is scikit-learn's ``compute_class_weight("balanced")``: class ``c`` weighs
+    ``n_samples / (n_classes * count(c))`` over the classes present in ``y``.
+
+    Raises:
+        ValueError: ``"balanced"`` for a regression target, or targets that are not one class id per row.
+
+    Example:
+        >>> class_weights("balanced", "classification", np.array([0, 0, 0, 1]))
+        {0: 0.6666666666666666, 1: 2.0}
+    """
+    if setting is None:
+        return None
+    if task != "classification":
+        raise ValueError(format_message("class_weight", setting, f"none for a {task} target (class weights need "
+                                        "classes)", "remove the class_weight setting, or predict a class column"))
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(format_message("class_weight", setting, "train targets of one class id per row",
+                                        f"the targets have shape {y.shape} and dtype {y.dtype}"))
+    classes, counts = np.unique(y, return_counts=True)
+    return {int(c): len(y) / (len(classes) * int(n)) for c, n in zip(classes, counts)}
 
 
 def read_space(path: str | os.PathLike) -> SearchSpace:

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from topnet import budget
+from topnet.data import Splits
 from topnet.ensemble import Ensemble, NetworkMember
 from topnet.ensemble.features import categorical_sizes
 from topnet.ensemble.temperature import log_loss
 from topnet.pipeline.data import RunSplits
+from topnet.scores import classification_scores, regression_scores
 from topnet.train.regularizers import DROPOUT_TYPES
 from topnet.uncertainty.calibration import calibration_metrics
 
@@ -43,11 +45,14 @@ def network_members(models: dict[str, Any], records: dict[str, dict[str, Any]], 
 MIN_TEMPERATURE_ROWS = 200  # fewer blend rows fit a temperature to noise (it runs to its bound)
 
 
-def fit_ensemble(members: list[Any], data: RunSplits, seed: int) -> Ensemble:
+def fit_ensemble(members: list[Any], data: RunSplits, seed: int, blend: Any = None) -> Ensemble:
     """Combiner picked by cross-fitted blend loss; a temperature fitted on blend for
-    classification when blend has at least ``MIN_TEMPERATURE_ROWS`` rows."""
-    temperature = data.task == "classification" and len(data.splits.blend) >= MIN_TEMPERATURE_ROWS
-    return Ensemble(members, combiner="auto", temperature=temperature, seed=seed).fit(data.search_splits)
+    classification when blend has at least ``MIN_TEMPERATURE_ROWS`` rows. ``blend``: the rows
+    to fit on instead of the blend split (a bagged run's pool, where the members give
+    out-of-fold predictions)."""
+    splits = data.search_splits if blend is None else Splits(train=blend, blend=blend)
+    temperature = data.task == "classification" and len(splits.blend) >= MIN_TEMPERATURE_ROWS
+    return Ensemble(members, combiner="auto", temperature=temperature, seed=seed).fit(splits)
 
 
 def _score(outputs: np.ndarray, y: np.ndarray, task: str) -> float:
@@ -89,10 +94,18 @@ def mc_dropout_scores(members: list[Any], data: RunSplits, samples: int, seconds
 def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Read test once: every member, the best single model (by valid) and the ensemble.
 
+    The ensemble and the best single model get every test score (`_test_metrics`); each
+    models.json row gets them too, as ``test_metrics``, beside its valid/blend/test score in
+    the table's one metric.
+
     Returns:
         ``{"metrics", "models", "calibration", "predictions"}``: the documents of
         ``metrics.json`` (without time), ``models.json``, ``calibration.json`` and the arrays
         of ``predictions/test.npz``.
+
+    Raises:
+        ValueError: the ensemble's or the best single model's test predictions hold NaN or
+            infinite values (another member's only mark its own row).
     """
     splits, task = data.splits, data.task
     test = data.test.open()  # the one read of the test split in a run (a second one raises)
@@ -108,17 +121,20 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
                      "valid": _score(member.predict_split("valid", splits.valid), np.asarray(splits.valid.y), task),
                      "blend": _score(member.predict_split("blend", splits.blend), np.asarray(splits.blend.y), task),
                      "test": _score(outputs[member.name], y, task),
+                     "test_metrics": _member_metrics(member.name, outputs[member.name], y, task),
                      **{k: v for k, v in record.items() if k in ("epochs_run", "best_epoch", "seconds", "trial", "trees")}})
     maximize = task == "classification"
     selected = (max if maximize else min)(rows, key=lambda r: r["valid"])
     metric = "accuracy" if maximize else "rmse"
     models = {"metric": metric, "greater_is_better": maximize, "selected": selected["name"], "models": rows,
               "ensemble": _ensemble_row(ensemble, splits, outputs, y, task)}
+    single = selected["test_metrics"]
+    if "error" in single:
+        raise ValueError(f"the best single model (picked on valid), {single['error']}")
     if task == "classification":
         calibrated = ensemble.combine(outputs)
-        before, after = calibration_metrics(raw, y), calibration_metrics(calibrated, y)
-        single = calibration_metrics(outputs[selected["name"]], y)
-        metrics = {"test": after, "best_single": {"name": selected["name"], **single}}
+        metrics = {"test": _ensemble_metrics(calibrated, y, task), "best_single": {"name": selected["name"], **single}}
+        before, after = calibration_metrics(raw, y), metrics["test"]
         calibration = {"temperature": ensemble.temperature_,
                        "fitted_on": "blend" if ensemble.temperature_ is not None else
                        f"none: blend has {len(splits.blend)} rows, fewer than {MIN_TEMPERATURE_ROWS}",
@@ -129,8 +145,7 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
     else:
         combined = np.asarray(ensemble.combine(outputs)).reshape(len(y), -1)[:, 0]
         spread = np.std(stacked[:, :, 0], axis=0)  # the members' disagreement per row
-        metrics = {"test": _regression(combined, y), "best_single": {"name": selected["name"],
-                                                                     **_regression(outputs[selected["name"]], y)}}
+        metrics = {"test": _ensemble_metrics(combined, y, task), "best_single": {"name": selected["name"], **single}}
         calibration = None
         predictions = {"y_true": y, "y_pred": combined, "y_std": spread}
         confidence = -spread
@@ -150,9 +165,35 @@ def _ensemble_row(ensemble: Ensemble, splits: Any, test_outputs: dict[str, Any],
     return row
 
 
-def _regression(predicted: Any, y: np.ndarray) -> dict[str, float]:
-    error = np.asarray(predicted, dtype=np.float64).reshape(len(y)) - y.reshape(len(y)).astype(np.float64)
-    return {"rmse": float(np.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
+def _test_metrics(outputs: Any, y: np.ndarray, task: str) -> dict[str, Any]:
+    """Every test score of one model: classification ``{"accuracy", "nll", "ece", "brier"}``
+    (`calibration_metrics`) and ``{"balanced_accuracy", "f1_macro", "roc_auc", "pr_auc"}``
+    (`classification_scores`); regression ``{"rmse", "mae", "r2"}`` (`regression_scores`).
+    A score the split leaves undefined is None, and ``"undefined"`` says why.
+
+    Raises:
+        ValueError: NaN or infinite outputs.
+    """
+    if task == "classification":
+        scores = classification_scores(outputs, y)  # first: it refuses NaN, which calibration would average
+        return {**calibration_metrics(outputs, y), **scores}
+    return regression_scores(outputs, y)
+
+
+def _ensemble_metrics(outputs: Any, y: np.ndarray, task: str) -> dict[str, Any]:
+    try:
+        return _test_metrics(outputs, y, task)
+    except ValueError as error:
+        raise ValueError(f"the ensemble's test predictions: {error}") from error
+
+
+def _member_metrics(name: str, outputs: Any, y: np.ndarray, task: str) -> dict[str, Any]:
+    """A member's `_test_metrics`, or ``{"error": why}``: one diverged member (maybe weighted 0)
+    does not stop the run, its row says what went wrong."""
+    try:
+        return _test_metrics(outputs, y, task)
+    except ValueError as error:
+        return {"error": f"{name}: {error}"}
 
 
 def _examples(data: RunSplits, test: Any, confidence: np.ndarray) -> dict[str, np.ndarray]:

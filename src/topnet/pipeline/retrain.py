@@ -238,12 +238,13 @@ def make_plans(records: list[TrialRecord], durations: dict[int, float], data: Ru
     return plans
 
 
-def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float) -> tuple[Any, dict[str, Any]]:
+def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float,
+                   class_weight: dict[int, float] | None = None) -> tuple[Any, dict[str, Any]]:
     """A LightGBM member on train (early-stopped on valid, stopped at ``seconds``), saved to ``models/lightgbm``."""
     from topnet.ensemble import LightGBMMember
 
     started = time.monotonic()
-    member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds)
+    member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds, class_weight=class_weight)
     member.fit(data.splits.train, data.splits.valid)
     member.save(run / "models" / "lightgbm")
     record = {"name": "lightgbm", "family": "lightgbm", "seconds": round(time.monotonic() - started, 3),

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from typing import Any
 
 import numpy as np
 
 from topnet import budget
+from topnet.ensemble.member_base import Member
 from topnet.io import atomic_writer, write_json
 from topnet.pipeline.config import RunConfig
 from topnet.pipeline.data import prepare
@@ -31,7 +33,9 @@ from topnet.pipeline.evaluate import (
     network_members,
     write_ensemble_summary,
 )
-from topnet.pipeline.retrain import Retraining, search_checkpoints, train_lightgbm
+from topnet.pipeline.bagged import bag_lightgbm, bag_network, distinct_configs, load_bagged, pool_of, save_bagged
+from topnet.pipeline.retrain import (Retraining, probe_epoch_seconds, retrain_patience, search_checkpoints, train_lightgbm,
+                                     trial_epoch_seconds)
 from topnet.pipeline.run_state import Run
 from topnet.pipeline.search import (
     baseline_record,
@@ -48,6 +52,7 @@ from topnet.pipeline.search import (
 )
 from topnet.report.run_dir import environment
 from topnet.report.schema import redact, redact_url
+from topnet.seeding import derive_seed
 
 __all__ = ["run"]
 
@@ -74,10 +79,14 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     space = search_space(job.data, config.budget_s, config.device, space_file=config.space)
     space = with_baseline_lr(space, _lr_find_phase(job, space))
     result = _search_phase(job, space)
-    models, records = _retrain_phase(job, result, space)
-    _add_search_checkpoints(job, models, records)
-    lightgbm = _lightgbm_phase(job, records)
-    return _ensemble_phase(job, models, records, lightgbm, (result, space))
+    if job.pool is not None:  # a table, bagged: every member is k fold models (pipeline/bagged.py)
+        members, records = _bagged_retrain_phase(job, result, space)
+        lightgbm = _bagged_lightgbm_phase(job, records)
+    else:
+        members, records = _retrain_phase(job, result, space)
+        _add_search_checkpoints(job, members, records)
+        lightgbm = _lightgbm_phase(job, records)
+    return _ensemble_phase(job, members, records, lightgbm, (result, space))
 
 
 def _load_data(job: Run) -> None:
@@ -88,6 +97,8 @@ def _load_data(job: Run) -> None:
     job.say("loading the data")
     job.plan.start("data")
     job.data = prepare(job.config)
+    if job.config.bagging and job.data.kind == "tabular":
+        job.pool = pool_of(job.data)
     write_json(job.out / "dataset.json", job.data.info)
     write_json(job.out / "standardizer.json", job.data.standardizers)
     job.plan.finish("data")
@@ -163,6 +174,67 @@ def _add_search_checkpoints(job: Run, models: dict[str, Any], records: dict[str,
     records.update({name: record for name, record in kept_records.items() if name not in taken})
 
 
+def _bagged_retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Phase 4, bagged: each chosen configuration (without repeats) as k fold models on the pool,
+    an equal share of the phase each (`topnet.pipeline.bagged.bag_network`)."""
+    config, data, pool = job.config, job.data, job.pool
+    finished = job.done("retrain")
+    if not finished:
+        job.plan.start("retrain")
+    chosen = distinct_configs(choose_configs(result, config.top_k) or [baseline_record(space)])
+    later = ["lightgbm", "ensemble"] if config.lightgbm else ["ensemble"]
+    job.plan.set_floor("ensemble", budget.ensemble_floor(len(chosen) + int(config.lightgbm)))
+    _, samples = search_fidelity(config, data)
+    per_epoch = probe_epoch_seconds(chosen[0].config, data, job.fit_settings(result.metric), seed=config.seed)
+    per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), samples or len(data.splits.train),
+                                                 len(data.splits.train))
+    members, records = {}, {}
+    for index, record in enumerate(chosen):
+        name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
+        folder = job.out / "models" / name
+        if name in job.state.document["retrained"]:
+            members[name], records[name] = load_bagged(folder, data, pool, config.device)
+            continue
+        seconds = max(1.0, job.plan.left_in_phase("retrain", later)) / (len(chosen) - index)
+        job.say(f"retraining {name} as {config.bagging} fold models", seconds)
+        started = time.monotonic()
+        settings = job.fit_settings(result.metric, patience=retrain_patience(record.config, config.patience))
+        members[name] = bag_network(record.config, settings, data, pool, name=name, num_folds=config.bagging,
+                                    seconds=seconds, per_epoch=per_epoch, max_epochs=config.max_epochs,
+                                    seed=derive_seed(config.seed, "retrain", index) % 2**31, device=config.device)
+        records[name] = {"name": name, "trial": record.number, "family": record.family, "folds": config.bagging,
+                         "seconds": round(time.monotonic() - started, 3), "config": record.config}
+        save_bagged(members[name], folder, records[name])
+        job.state.document["retrained"].append(name)
+        job.save()
+    if not finished:
+        job.plan.finish("retrain", models=list(members), folds=config.bagging)
+        job.save()
+    return members, records
+
+
+def _bagged_lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
+    """Phase 5, bagged: LightGBM as k fold models on the pool."""
+    config, folder = job.config, job.out / "models" / "lightgbm"
+    if not config.lightgbm:
+        if not job.done("lightgbm"):
+            job.plan.skip("lightgbm", "lightgbm = false")
+        return None
+    if job.done("lightgbm"):
+        member, records["lightgbm"] = load_bagged(folder, job.data, job.pool, config.device)
+        return member
+    allowance = job.plan.start("lightgbm")
+    job.say(f"LightGBM as {config.bagging} fold models", allowance)
+    member = bag_lightgbm(job.data, job.pool, num_folds=config.bagging, seconds=allowance, seed=config.seed,
+                          class_weight=job.class_weight)
+    records["lightgbm"] = {"name": "lightgbm", "family": "lightgbm", "folds": config.bagging,
+                           "seconds": member.seconds_, "trees": [m.best_iteration_ for m in member.members_]}
+    save_bagged(member, folder, records["lightgbm"])
+    job.plan.finish("lightgbm", trees=records["lightgbm"]["trees"])
+    job.save()
+    return member
+
+
 def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
     """Phase 5: a LightGBM member (skipped when turned off or when the data stays on disk)."""
     from topnet.ensemble.members import load_member
@@ -180,7 +252,7 @@ def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
         return load_member(folder, member_config)
     allowance = plan.start("lightgbm")
     job.say("LightGBM", allowance)
-    member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance)
+    member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance, class_weight=job.class_weight)
     write_json(folder / "member.json", {**member.config(), "record": record})
     records["lightgbm"] = record
     plan.finish("lightgbm", trees=record["trees"])
@@ -196,8 +268,10 @@ def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[st
     config, plan, out, data = job.config, job.plan, job.out, job.data
     allowance = plan.start("ensemble")
     job.say("ensemble, calibration and the test split", allowance)
-    members = network_members(models, records, data, config.device) + ([lightgbm] if lightgbm is not None else [])
-    ensemble = fit_ensemble(members, data, config.seed)
+    networks = {k: v for k, v in models.items() if not isinstance(v, Member)}
+    members = ([m for m in models.values() if isinstance(m, Member)] + network_members(networks, records, data, config.device)
+               + ([lightgbm] if lightgbm is not None else []))
+    ensemble = fit_ensemble(members, data, config.seed, blend=None if job.pool is None else job.pool.dataset)
     if (out / "ensemble").exists():
         shutil.rmtree(out / "ensemble")  # a resumed run's half-written ensemble
     ensemble.save(out / "ensemble")

@@ -7,6 +7,7 @@ finished run, which is never overwritten (`open_run_dir`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 from topnet.budget import PHASE_FLOORS, BudgetPlan, phase_shares
 from topnet.configs import FitSettings
 from topnet.io import write_json
-from topnet.pipeline.config import RunConfig
+from topnet.pipeline.config import RunConfig, class_weights
 from topnet.pipeline.data import RunSplits
 from topnet.report.schema import redact
 
@@ -64,6 +65,7 @@ class Run:
         plan: the budget's split across the phases (`topnet.budget.BudgetPlan`).
         state: ``state.json``.
         data: the splits (set by the data phase).
+        pool: a bagged run's train, valid and blend rows (`topnet.pipeline.bagged.Pool`), else None.
     """
 
     config: RunConfig
@@ -71,6 +73,7 @@ class Run:
     plan: BudgetPlan
     state: RunState
     data: RunSplits | None = None
+    pool: Any = None
 
     @classmethod
     def open(cls, config: RunConfig, *, resume: bool, overwrite: bool) -> Run:
@@ -90,10 +93,15 @@ class Run:
         """Write ``state.json`` with the plan's phases and the time spent."""
         self.state.save(self.plan)
 
+    @functools.cached_property
+    def class_weight(self) -> dict[int, float] | None:
+        """The ``class_weight`` setting as ``{class: weight}``, computed once from train (after the data phase)."""
+        return class_weights(self.config.class_weight, self.data.task, self.data.splits.train.y)
+
     def fit_settings(self, metric: str, **changes: Any) -> FitSettings:
-        """How this run's networks train (device, precision, layout), scored on ``metric``."""
+        """How this run's networks train (device, precision, layout, class weights), scored on ``metric``."""
         return FitSettings(metric=metric, device=self.config.device, precision=self.config.precision,
-                           channels_last=self.data.channels_last, **changes)
+                           channels_last=self.data.channels_last, class_weight=self.class_weight, **changes)
 
     def say(self, phase: str, allowance: float | None = None) -> None:
         """The phase line: plain on a pipe or a log file, a bold rule on a terminal (``rich``)."""

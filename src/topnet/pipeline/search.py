@@ -18,7 +18,7 @@ import torch
 from topnet import budget
 from topnet.configs.builders import build_model, complete_config
 from topnet.configs.data_spec import model_arguments
-from topnet.pipeline.config import RunConfig, read_space
+from topnet.pipeline.config import RunConfig, class_weights, read_space
 from topnet.pipeline.data import RunSplits
 from topnet.report.schema import redact_url
 from topnet.train import lr_find
@@ -107,10 +107,12 @@ def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any,
                max_trials: int | None = None) -> TuneResult:
     """``tune`` on the run's own splits (loaded once; the study records their `DataSpec` for
     workers) for ``seconds``, resuming the study if it exists; a trial may train for
-    `topnet.budget.search_trial_seconds` (the baseline, first, is never cut)."""
+    `topnet.budget.search_trial_seconds` (the baseline, first, is never cut). The trials use
+    the run's class weights, from all of train (as the retrained networks do)."""
     epochs, samples = search_fidelity(config, data)
     return tune(space, data.for_search(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
                 trial_seconds=budget.search_trial_seconds(seconds),
+                class_weight=class_weights(config.class_weight, data.task, data.splits.train.y),
                 sampler=config.sampler, pruner=config.pruner, storage=config.storage,
                 study_name=study_name(config), seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
                 device=config.device, precision=config.precision, channels_last=data.channels_last,

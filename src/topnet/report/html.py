@@ -4,8 +4,9 @@ The page makes no request: figures are PNGs inlined as ``data:`` URIs, the CSS i
 is no script, and a Content-Security-Policy (``default-src 'none'; img-src data:``) makes the
 browser refuse anything else. Every string that came from the run (class, column and model
 names, config values, paths) is redacted (``redact_url``) and HTML-escaped. Sections, in order:
-headline, learning curves, LR finder, search, ensemble, confusion matrix (regression: predicted
-against true), reliability, least-sure examples, every model, selection bias, configuration.
+headline (with a table of every test score, the ensemble's beside the best single model's),
+learning curves, LR finder, search, ensemble, confusion matrix (regression: predicted against
+true), reliability, least-sure examples, every model, selection bias, configuration.
 A part the run lacks gets a "not available in this run" note instead of its section's body.
 
 Example:
@@ -154,7 +155,36 @@ def _headline(run: RunData) -> str:
     table = _table(["phase", "budget given", "used", "status"],
                    [[_e(k), _duration(p.get("budget_s")), _duration(p.get("elapsed_s")), _e(p.get("status", ""))]
                     for k, p in phases.items() if isinstance(p, dict)], numeric={1, 2}) if phases else ""
-    return f'{about}<div class="cards">{"".join(cards)}</div><p class="honest">{_HONEST}</p>{table}'
+    return (f'{about}<div class="cards">{"".join(cards)}</div><p class="honest">{_HONEST}</p>'
+            f'{_test_scores(run.task, test, single)}{table}')
+
+
+_TEST_SCORES = {  # metrics.json's keys (`topnet.report.schema.Metrics`), in the order shown, with their labels
+    "classification": [("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("f1_macro", "macro F1"),
+                       ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC (average precision)"),
+                       ("nll", "NLL (lower is better)"), ("ece", "ECE (lower is better)"),
+                       ("brier", "Brier (lower is better)")],
+    "regression": [("rmse", "RMSE (lower is better)"), ("mae", "MAE (lower is better)"), ("r2", "R²")]}
+
+
+def _test_scores(task: str, test: dict[str, Any], single: dict[str, Any]) -> str:
+    """Every test score of the ensemble beside the best single model's; an undefined one says why."""
+    shown = [(key, label) for key, label in _TEST_SCORES[task] if key in test or key in single]
+    if not shown:
+        return ""
+    reasons = {**(single.get("undefined") or {}), **(test.get("undefined") or {})}
+    labels = dict(_TEST_SCORES[task])
+
+    def cell(scores: dict[str, Any], key: str) -> str:
+        if key in scores and scores[key] is None and key in (scores.get("undefined") or {}):
+            return "undefined"
+        return _num(scores.get(key), "accuracy" if key == "balanced_accuracy" else key)
+
+    name = f" ({_e(single['name'])})" if single.get("name") else ""
+    rows = [[label, cell(test, key), cell(single, key)] for key, label in shown]
+    why = "".join(f"<li>{_e(labels.get(k, k))}: {_e(v)}</li>" for k, v in reasons.items() if isinstance(v, str))
+    return (_table(["test score", "ensemble", f"best single model{name}"], rows, numeric={1, 2})
+            + (f'<p class="small">Undefined on this test split:</p><ul class="small">{why}</ul>' if why else ""))
 
 
 def _learning_curves(run: RunData) -> str:

@@ -7,7 +7,8 @@ the ones the report reads (more are allowed). Times are seconds; scores are plai
     config.json           the resolved configuration (shown redacted)
     environment.json      versions, hardware, seed (``topnet.report.run_dir.environment``)
     dataset.json          DatasetInfo: task, kind, class and feature names, split sizes
-    metrics.json          Metrics: test scores of the ensemble and the best single model, time
+    metrics.json          Metrics: test scores of the ensemble and the best single model
+                          (accuracy, AUCs, ... or RMSE, MAE, R²), time
                           (written last: its presence marks a finished run)
     histories/NAME.csv    one per model, CSVLogger's columns: epoch, loss, val_loss, accuracy, ...
                           (``history.csv`` at the top, as ``topnet train`` writes it, also works)
@@ -62,7 +63,16 @@ class Phase(TypedDict, total=False):
 
 
 class Metrics(TypedDict, total=False):
-    test: dict[str, float]         # the chosen ensemble: {"accuracy", "nll", "ece"} or {"rmse", "mae"}
+    """``metrics.json``. ``test`` holds the chosen ensemble's test scores (`topnet.scores`):
+
+    classification: ``accuracy``, ``nll``, ``ece``, ``brier`` (of the calibrated probabilities),
+    ``balanced_accuracy``, ``f1_macro``, ``roc_auc`` and ``pr_auc`` (binary: of class 1;
+    more classes: one-vs-rest, macro average); regression: ``rmse``, ``mae``, ``r2``. A score
+    the test split leaves undefined (an AUC with a class absent from test, R² of constant
+    targets) is None, and ``"undefined": {score: why}`` says why.
+    """
+
+    test: dict[str, Any]           # the chosen ensemble's scores (above)
     best_single: dict[str, Any]    # the same keys for the best single model, plus "name"
     budget_s: float
     elapsed_s: float
@@ -101,6 +111,7 @@ class ModelRow(TypedDict, total=False):
     valid: float                   # scores in Models.metric
     blend: float
     test: float
+    test_metrics: dict[str, Any]   # every test score, as in Metrics.test; {"error": why} for non-finite predictions
 
 
 class Models(TypedDict, total=False):

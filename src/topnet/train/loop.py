@@ -19,7 +19,7 @@ from topnet.callbacks.base import Callback
 from topnet.callbacks.history import History
 from topnet.callbacks.progress_bar import ProgressBar
 from topnet.callbacks.state import TrainState
-from topnet.data.batches import TensorBatches, to_tensors, tree_map
+from topnet.data.batches import TensorBatches, sample_weights, to_tensors, tree_map, unpack_x_y_sample_weight
 from topnet.errors import format_message
 from topnet.nn.call import call_model
 from topnet.seeding import make_generator
@@ -43,14 +43,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(format_message("device", device, "'auto', 'cpu', 'cuda' or 'cuda:N'")) from None
 
 
-def _unpack(data: Any, what: str) -> tuple[Any, Any]:
-    """``(x, y)`` from a Dataset (``.x``, ``.y``) or an ``(x, y)`` pair."""
+def _unpack(data: Any, what: str, sample_weight: Any = None) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` from a Dataset (``.x``, ``.y``), ``(x, y)`` or ``(x, y, sample_weight)``
+    (Keras's forms), or with ``sample_weight`` as passed to ``fit`` / ``evaluate``."""
     if hasattr(data, "x") and hasattr(data, "y"):
-        return data.x, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return data[0], data[1]
-    raise TypeError(format_message(what, type(data).__name__, "a topnet.data.Dataset or an (x, y) pair",
-                                   "e.g. fit(model, (x_train, y_train))"))
+        x, y, weights = data.x, data.y, None
+    elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        x, y, weights = (*data, None)[:3]
+    else:
+        raise TypeError(format_message(what, type(data).__name__, "a topnet.data.Dataset, an (x, y) pair or "
+                                       "(x, y, sample_weight)", "e.g. fit(model, (x_train, y_train))"))
+    if weights is not None and sample_weight is not None:
+        raise ValueError(format_message("sample_weight", f"weights twice, in {what} and as sample_weight=",
+                                        "one of them", "pass (x, y) with sample_weight=, or (x, y, sample_weight) alone"))
+    return x, y, (weights if weights is not None else sample_weight)
 
 
 def native_bf16(device: str | torch.device = "auto") -> bool:
@@ -130,6 +136,7 @@ def _call(callbacks: list[Callback], hook: str, state: TrainState) -> None:
 def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int = 32,
         loss: Any = "cross_entropy", optimizer: Any = "adam", lr: float | None = None,
         metrics: Any = None, loss_weights: Any = None, validation_data: Any = None,
+        class_weight: Mapping[int, float] | None = None, sample_weight: Any = None,
         callbacks: Sequence[Callback] | None = None, shuffle: bool = True, seed: int = 0,
         device: str | torch.device = "auto", precision: str = "float32", channels_last: bool = False,
         clip_value: float | None = None, clip_norm: float | None = None, initial_epoch: int = 0,
@@ -140,10 +147,10 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
 
     Args:
         model: any ``torch.nn.Module`` returning logits (a tensor, a dict or a tuple of them).
-        data: a ``topnet.data.Dataset`` or ``(x, y)``; ``x`` a tensor/array or a dict of named
-            inputs (passed to ``forward`` as keyword arguments); ``y`` a tensor/array, or a
-            dict / list per output. A ``topnet.data.Splits`` trains on ``.train`` and
-            validates on ``.valid``.
+        data: a ``topnet.data.Dataset``, ``(x, y)`` or ``(x, y, sample_weight)``; ``x`` a
+            tensor/array or a dict of named inputs (passed to ``forward`` as keyword
+            arguments); ``y`` a tensor/array, or a dict / list per output. A
+            ``topnet.data.Splits`` trains on ``.train`` and validates on ``.valid``.
         epochs: train until this epoch index (Keras's meaning, with ``initial_epoch``).
         batch_size: samples per optimizer step.
         loss: a name (``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``,
@@ -153,7 +160,16 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
         metrics: names or ``Metric`` objects (``"accuracy"``, ``"top_5_accuracy"``, ``"mae"``),
             or a dict ``{output: [...]}``.
         loss_weights: a weight per output (dict or list); the logged ``loss`` is the weighted sum.
-        validation_data: evaluated after each epoch; its logs get the ``val_`` prefix.
+        validation_data: evaluated after each epoch; its logs get the ``val_`` prefix. The
+            validation loss is weighted only when it is ``(x, y, sample_weight)`` (as in Keras).
+        class_weight: ``{class index: weight}`` for a single-output classifier: each training
+            row's loss is scaled by its class's weight (1.0 for classes left out); each index in
+            the range of the training labels. Training only, as in Keras.
+        sample_weight: one weight >= 0 per training row (shape ``(N,)``), scaling its loss, for
+            every output; or give it as the third element of ``data``. With ``class_weight`` too
+            the two multiply. A weighted batch loss is ``sum_i w_i * loss_i / N`` over its ``N``
+            rows (Keras's ``"sum_over_batch_size"``), so weights scale the gradient; weights all
+            1 train exactly as none. Metrics are not weighted.
         callbacks: ``topnet.callbacks`` objects; hooks run in list order, with
             ``BackupAndRestore`` first and ``History`` and the progress bar last.
         shuffle: reshuffle each epoch (the order comes from ``seed`` and the epoch number).
@@ -208,16 +224,19 @@ def fit(model: torch.nn.Module, data: Any, *, epochs: int = 1, batch_size: int =
     device = resolve_device(device)
     context = setup_distributed(device)
     autocast = _autocast(device, precision)
-    x, y = to_tensors(_unpack(data, "data"), device)
+    x, y, sample_weight = _unpack(data, "data", sample_weight)
+    x, y = to_tensors((x, y), device)
     check_finite_inputs(x, y, "training")
-    batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed,
-                            num_shards=context.world_size, shard=context.rank)
-    context.check_batches(batches.num_samples, batch_size)  # every process gets rows of every batch
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # the conv weights; the kernels follow them
-    objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
+    first = _first_outputs(model, x)
+    objective = Objective(list(first), loss, loss_weights, metrics)
     check_against_model(model, objective, x, y, "training")
+    weights = sample_weights(y, sample_weight, class_weight, num_classes=_num_classes(first))  # (N,) or None
+    batches = TensorBatches(x, y, batch_size, shuffle=shuffle, seed=seed,
+                            num_shards=context.world_size, shard=context.rank, sample_weight=weights)
+    context.check_batches(batches.num_samples, batch_size)  # every process gets rows of every batch
     validation = _prepare_validation(model, objective, validation_data, batch_size, device)
     optimizer = get_optimizer(optimizer, model.parameters(), lr=lr)
     callbacks, history = _order_callbacks(callbacks, None, verbose if context.rank == 0 else 0)
@@ -262,17 +281,20 @@ def _train_epoch(state: TrainState, train_model: torch.nn.Module, callbacks: lis
 
     ``train_model`` is ``state.model`` itself, or its DistributedDataParallel wrapper (which
     averages the gradients over the processes during ``backward``; a batch that splits unevenly
-    over them is weighted by rows, see `shard_weight`).
+    over them is weighted by rows, see `shard_weight`: a sample-weighted loss is also
+    ``sum w_i loss_i / rows`` on each process, so the product is the whole batch's weighted loss).
     """
     model, optimizer = state.model, state.optimizer
-    for state.batch, (xb, yb) in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
+    for state.batch, batch in enumerate(batches.epoch(state.epoch, start_batch), start=start_batch):
+        xb, yb, wb = unpack_x_y_sample_weight(batch)  # wb: (rows,) sample weights or None
         _call(callbacks, "on_batch_begin", state)
         if augment is not None:
             xb = _augment(augment, xb, state.generator)
         optimizer.zero_grad(set_to_none=True)
         with autocast:
             outputs = call_model(train_model, xb)
-        state.loss = objective(_float32(outputs), yb, penalty(model) if penalty is not None else None)
+        state.loss = objective(_float32(outputs), yb, penalty(model) if penalty is not None else None,
+                               sample_weight=wb)
         if state.world_size > 1:
             batch_rows = min(batches.batch_size, batches.num_samples - state.batch * batches.batch_size)
             (state.loss * shard_weight(batch_rows, state.rank, state.world_size)).backward()
@@ -303,26 +325,38 @@ def _augment(augment: Any, xb: Any, generator: torch.Generator) -> Any:
     return augment(xb, generator)
 
 
-def _output_names(model: torch.nn.Module, x: Any) -> list[str]:
+def _first_outputs(model: torch.nn.Module, x: Any) -> dict[str, torch.Tensor | None]:
+    """The model's named outputs on the first row (eval mode, no gradients); ``{"": None}``
+    where the model fails on it (check_against_model then reports why, with the input shapes)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             outputs = call_model(model, tree_map(lambda t: t[:1], x))
     except (RuntimeError, TypeError, ValueError, IndexError):
-        return [""]  # check_against_model reports the failure with the input shapes
+        return {"": None}
     finally:
         model.train(was_training)
-    return list(name_outputs(outputs))
+    return name_outputs(outputs)
+
+
+def _num_classes(outputs: dict[str, torch.Tensor | None]) -> int | None:
+    """The classes a single-output classifier tells apart: its logits' width (2 for one logit)."""
+    if len(outputs) != 1 or next(iter(outputs.values())) is None:
+        return None
+    logits = next(iter(outputs.values()))
+    return int(logits.shape[1]) if logits.dim() >= 2 and logits.shape[1] > 1 else 2
 
 
 def _prepare_validation(model, objective, validation_data, batch_size, device):
     if validation_data is None:
         return None
-    vx, vy = to_tensors(_unpack(validation_data, "validation_data"), device)
+    vx, vy, vw = _unpack(validation_data, "validation_data")
+    vx, vy = to_tensors((vx, vy), device)
     check_finite_inputs(vx, vy, "validation")
     check_against_model(model, objective, vx, vy, "validation")
-    return TensorBatches(vx, vy, batch_size, shuffle=False), objective.clone()
+    weights = sample_weights(vy, vw, split="validation")
+    return TensorBatches(vx, vy, batch_size, shuffle=False, sample_weight=weights), objective.clone()
 
 
 def _validate(model: torch.nn.Module, validation: tuple[TensorBatches, Objective] | None,
@@ -342,19 +376,24 @@ def _run_evaluation(model: torch.nn.Module, objective: Objective, batches: Tenso
     objective.reset()
     try:
         with torch.no_grad():
-            for xb, yb in batches.epoch(0):
+            for batch in batches.epoch(0):
+                xb, yb, wb = unpack_x_y_sample_weight(batch)
                 with autocast:
                     outputs = call_model(model, xb)
-                objective(_float32(outputs), yb)
+                objective(_float32(outputs), yb, sample_weight=wb)
         return objective.logs()
     finally:
         model.train(was_training)
 
 
 def evaluate(model: torch.nn.Module, data: Any, *, loss: Any = "cross_entropy", metrics: Any = None,
-             loss_weights: Any = None, batch_size: int = 256, device: str | torch.device = "auto",
-             precision: str = "float32") -> dict[str, float]:
+             loss_weights: Any = None, sample_weight: Any = None, batch_size: int = 256,
+             device: str | torch.device = "auto", precision: str = "float32") -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data`` (eval mode, no gradients).
+
+    ``data`` is a Dataset, ``(x, y)`` or ``(x, y, sample_weight)``; with ``sample_weight`` (one
+    weight per row, or the data's third element) the loss is weighted as in ``fit``, the
+    metrics are not.
 
     Returns:
         ``{"loss": ..., "accuracy": ..., ...}`` with the names ``fit`` logs (no ``val_`` prefix).
@@ -365,12 +404,15 @@ def evaluate(model: torch.nn.Module, data: Any, *, loss: Any = "cross_entropy", 
         ['accuracy', 'loss']
     """
     device = resolve_device(device)
-    x, y = to_tensors(_unpack(data, "data"), device)
+    x, y, sample_weight = _unpack(data, "data", sample_weight)
+    x, y = to_tensors((x, y), device)
     check_finite_inputs(x, y, "evaluation")
+    weights = sample_weights(y, sample_weight, split="evaluation")
     model.to(device)
-    objective = Objective(_output_names(model, x), loss, loss_weights, metrics)
+    objective = Objective(list(_first_outputs(model, x)), loss, loss_weights, metrics)
     check_against_model(model, objective, x, y, "evaluation")
-    return _run_evaluation(model, objective, TensorBatches(x, y, batch_size, shuffle=False), _autocast(device, precision))
+    batches = TensorBatches(x, y, batch_size, shuffle=False, sample_weight=weights)
+    return _run_evaluation(model, objective, batches, _autocast(device, precision))
 
 
 def predict(model: torch.nn.Module, x: Any, *, batch_size: int = 256, device: str | torch.device = "auto",

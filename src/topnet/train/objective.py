@@ -7,6 +7,11 @@ for every output), a dict keyed by output name, or a list in output order, as in
 The ``Objective`` keeps the epoch's running sums on the device (loss × batch size and metric
 states) so the loop never synchronises per batch; ``logs()`` is the one place values reach the
 host.
+
+With sample weights ``w`` (one per row) an output's loss is Keras's ``"sum_over_batch_size"``
+reduction, ``sum_i w_i * l_i / N`` over the batch's ``N`` rows (not divided by the sum of the
+weights), where ``l_i`` is the loss of row ``i`` alone (`per_sample_losses`). Metrics stay
+unweighted (Keras's ``metrics``; there is no ``weighted_metrics``).
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from topnet.errors import format_message
 from topnet.train.losses import get_loss
 from topnet.train.metrics import Metric, get_metric
 
-__all__ = ["Objective", "name_outputs"]
+__all__ = ["Objective", "name_outputs", "per_sample_losses", "weighted_loss"]
 
 
 def name_outputs(outputs: Any) -> dict[str, torch.Tensor]:
@@ -32,6 +37,46 @@ def name_outputs(outputs: Any) -> dict[str, torch.Tensor]:
     if isinstance(outputs, (list, tuple)):
         return {f"output_{i}": value for i, value in enumerate(outputs)}
     raise TypeError(format_message("model output", type(outputs).__name__, "a tensor, a dict of tensors or a tuple/list of tensors"))
+
+
+def per_sample_losses(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], prediction: torch.Tensor,
+                      target: torch.Tensor) -> torch.Tensor:
+    """The loss of each row alone, ``loss(prediction[i:i+1], target[i:i+1])``, for every row at once.
+
+    Every loss here is a mean over the batch (and over a row's elements), so row ``i``'s value
+    is Keras's per-sample loss. ``torch.func.vmap`` runs ``loss`` once over a batch of single rows.
+
+    Returns:
+        ``(N,)`` losses, differentiable.
+
+    Raises:
+        TypeError: a custom loss that cannot run under ``vmap`` (it calls ``.item()``, say).
+
+    Example:
+        >>> per_sample_losses(lambda p, t: (p - t).square().mean(), torch.tensor([[1.0], [3.0]]), torch.zeros(2, 1))
+        tensor([1., 9.])
+    """
+    one_row = lambda p, t: loss(p.unsqueeze(0), t.unsqueeze(0))  # noqa: E731
+    try:
+        return torch.func.vmap(one_row)(prediction, target)
+    except RuntimeError as error:
+        if "vmap" not in str(error):  # not vmap refusing the loss (.item(), data-dependent control flow): as it is
+            raise
+        raise TypeError(format_message(
+            "loss", loss, "a loss that torch.func.vmap can run one row at a time (every named loss can)",
+            f"sample weights need each row's loss; vmap failed with: {error}")) from error
+
+
+def weighted_loss(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], prediction: torch.Tensor,
+                  target: torch.Tensor, sample_weight: torch.Tensor) -> torch.Tensor:
+    """``sum_i w_i * l_i / N``: Keras's ``"sum_over_batch_size"`` reduction of weighted per-row losses.
+
+    Example:
+        >>> mse = lambda p, t: (p - t).square().mean()
+        >>> weighted_loss(mse, torch.tensor([1.0, 3.0]), torch.zeros(2), torch.tensor([2.0, 0.0]))
+        tensor(1.)
+    """
+    return (per_sample_losses(loss, prediction, target) * sample_weight).sum() / len(sample_weight)
 
 
 def _per_output(what: str, spec: Any, names: list[str], default: Any) -> dict[str, Any]:
@@ -127,12 +172,22 @@ class Objective:
         for metric, (total, count) in zip((m for ms in self.metrics.values() for m in ms), state["metrics"]):
             metric.total, metric.count = (None if total is None else total.to(device)), int(count)
 
-    def __call__(self, outputs: Any, y: Any, penalty: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, outputs: Any, y: Any, penalty: torch.Tensor | None = None,
+                 sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """The weighted total loss of one batch (plus ``penalty``, a regularisation term); also
-        adds the batch to the running sums."""
+        adds the batch to the running sums.
+
+        Args:
+            sample_weight: None, or a ``(batch,)`` weight per row, applied to every output's
+                loss (`weighted_loss`); ``penalty`` is not weighted.
+        """
         outputs, targets = name_outputs(outputs), self.targets(y)
         batch = int(next(iter(targets.values())).shape[0])
-        parts = {name: self.losses[name](outputs[name], targets[name]) for name in self.output_names}
+        if sample_weight is None:
+            parts = {name: self.losses[name](outputs[name], targets[name]) for name in self.output_names}
+        else:
+            parts = {name: weighted_loss(self.losses[name], outputs[name], targets[name], sample_weight)
+                     for name in self.output_names}
         total = sum(self.loss_weights[name] * value for name, value in parts.items())
         if penalty is not None:
             total = total + penalty

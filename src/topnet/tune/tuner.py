@@ -79,7 +79,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
          direction: str | None = None, patience: int | None = None, keep_top_k: int = 3, subset: float = 1.0,
          subset_epochs: int = 0, device: str = "auto", noise_seeds: int = 0, heartbeat_interval: int = 30,
          grace_period: int | None = None, trial_seconds: float | None = None, precision: str = "float32",
-         channels_last: bool = False, plots: bool = True, verbose: int = 1) -> TuneResult:
+         channels_last: bool = False, class_weight: dict[int, float] | None = None, plots: bool = True,
+         verbose: int = 1) -> TuneResult:
     """Search the configurations of ``space`` on ``data`` and return the best.
 
     Args:
@@ -108,8 +109,9 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
         trial_seconds: once a trial has completed, a trial may train for
             ``max(trial_seconds, twice the median complete trial)`` seconds; a slower one is
             stopped and recorded as pruned (``stopped="slow"``). None: no limit.
-        precision / channels_last: as in `topnet.fit` (``precision="auto"``: bf16 where the
-            device does it in hardware); workers of a shared study follow them.
+        precision / channels_last / class_weight: as in `topnet.fit` (``precision="auto"``: bf16
+            where the device does it in hardware; ``class_weight={class: weight}`` weights each
+            trial's training loss); workers of a shared study follow them.
         plots: write ``history.png`` and ``importances.png``.
         verbose: 1 prints a line per trial.
 
@@ -137,7 +139,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
     settings = FitSettings(epochs=epochs, metric=metric,
                            direction=direction, patience=patience, subset=subset, subset_epochs=subset_epochs,
                            keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials,
-                           trial_seconds=trial_seconds, precision=precision, channels_last=channels_last)
+                           trial_seconds=trial_seconds, precision=precision, channels_last=channels_last,
+                           class_weight=class_weight)
     space = resolve_space(space, splits)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

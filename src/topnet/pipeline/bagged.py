@@ -1,0 +1,159 @@
+"""Bagged members for ``topnet run`` on a table: k-fold models and out-of-fold predictions.
+
+With ``bagging = k`` (k ≥ 2) a run on a table pools its train, valid and blend rows (test stays
+sealed) and makes every member a `topnet.ensemble.bagging.BaggedMember`: the chosen network
+configurations (each fold trained by `topnet.configs.train_config`) and LightGBM. Each row of
+the pool gets an out-of-fold (OOF) prediction from models that never trained on it; the
+ensemble's combiner and temperature are fitted on the OOF predictions of the whole pool, and
+models.json scores each member on the OOF predictions of the valid and blend rows (plus ``oof``
+over the pool). New rows (test, ``topnet predict``) get the mean of the k fold models.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from topnet import budget
+from topnet.callbacks import Deadline
+from topnet.configs import FitSettings, TrialData, train_config
+from topnet.data import Dataset, Splits, concatenate
+from topnet.ensemble import NetworkMember
+from topnet.ensemble.bagging import BaggedMember
+from topnet.ensemble.boosted import LightGBMMember
+from topnet.ensemble.features import categorical_sizes
+from topnet.pipeline.data import RunSplits
+from topnet.seeding import derive_seed
+
+__all__ = ["ConfigMember", "Pool", "pool_of", "bag_network", "bag_lightgbm"]
+
+
+class ConfigMember(NetworkMember):
+    """A network member whose ``fit`` trains a configuration with `train_config`, within
+    ``seconds`` (a `Deadline`), keeping the best epoch on the ``valid`` it is given.
+
+    Saved and loaded as a plain network member (``kind = "network"``).
+    """
+
+    def __init__(self, config: dict[str, Any], settings: FitSettings, *, seconds: float | None, name: str,
+                 task: str, features: str = "raw", categorical_sizes: list[int] | None = None,
+                 device: str = "auto"):
+        super().__init__(None, name, task, features=features, categorical_sizes=categorical_sizes, fit_kwargs={},
+                         device=device)
+        self.configuration = config
+        self.settings = settings
+        self.seconds = seconds
+
+    def fit(self, train: Any, valid: Any = None) -> ConfigMember:
+        self._check()
+        splits = Splits(train=train, valid=valid if valid is not None else train)
+        outcome = train_config(self.configuration, TrialData(splits), self.settings,
+                               seed=derive_seed(self.settings.seed, self.name) % 2**31,
+                               callbacks=[Deadline(self.seconds)])
+        self.model, self.history_ = outcome.model, outcome.curve
+        self.clear_cache()
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """The rows a bagged run fits on: train, valid and blend in that order, and where each part is."""
+
+    dataset: Dataset
+    rows: dict[str, np.ndarray]  # {"train" | "valid" | "blend": row indices into dataset}
+
+    def attach(self, member: BaggedMember) -> BaggedMember:
+        """``member`` gives its out-of-fold predictions for the pool and for each part of it."""
+        member.attach(self.dataset)
+        return member
+
+
+def pool_of(data: RunSplits) -> Pool:
+    """The run's train, valid and blend rows as one dataset (the test split is not touched)."""
+    parts = [(name, getattr(data.splits, name)) for name in ("train", "valid", "blend")]
+    parts = [(name, part) for name, part in parts if part is not None]
+    starts = np.cumsum([0] + [len(part) for _, part in parts])
+    rows = {name: np.arange(starts[i], starts[i + 1]) for i, (name, _) in enumerate(parts)}
+    return Pool(concatenate([part for _, part in parts]), rows)
+
+
+def set_split_scores(member: BaggedMember, data: RunSplits, pool: Pool) -> None:
+    """``member.predict_split("valid" | "blend", ...)`` on the run's splits give the out-of-fold
+    predictions of those rows (the report's scores come from models that never saw them)."""
+    for name in ("valid", "blend"):
+        part = getattr(data.splits, name)
+        if part is not None:
+            member.set_out_of_fold(name, part, pool.rows[name])
+
+
+def bag_network(config: dict[str, Any], settings: FitSettings, data: RunSplits, pool: Pool, *, name: str,
+                num_folds: int, seconds: float, per_epoch: float | None, max_epochs: int, seed: int,
+                device: str) -> BaggedMember:
+    """A bagged network of ``config`` on the pool: each of the ``num_folds`` fold models gets an
+    equal share of ``seconds`` and the epochs that fit in it (at ``per_epoch`` seconds per epoch
+    of the run's train split, scaled to a fold's rows)."""
+    fold_rows = len(pool.dataset) * (num_folds - 1) / num_folds
+    scaled = None if not per_epoch else per_epoch * fold_rows / max(len(data.splits.train), 1)
+    share = seconds / num_folds
+    epochs = budget.plan_epochs(share, scaled, max_epochs)
+    fold_settings = dataclasses.replace(settings, epochs=epochs, seed=seed)
+    flat = data.kind == "tabular" and config.get("family") != "wide_and_deep"
+    sizes = categorical_sizes(data.splits.train)
+
+    def factory(fold_name: str) -> ConfigMember:
+        return ConfigMember(config, fold_settings, seconds=share, name=fold_name, task=data.task,
+                            features="flat" if flat else "raw", categorical_sizes=sizes, device=device)
+
+    member = BaggedMember(factory, name=name, task=data.task, num_folds=num_folds, seed=seed).fit(pool.dataset)
+    set_split_scores(member, data, pool)
+    return member
+
+
+def bag_lightgbm(data: RunSplits, pool: Pool, *, num_folds: int, seconds: float, seed: int,
+                 class_weight: dict[int, float] | None = None) -> BaggedMember:
+    """A bagged LightGBM on the pool, each fold model early-stopped on its inner slice and
+    stopped at an equal share of ``seconds``."""
+    share = seconds / num_folds
+
+    def factory(fold_name: str) -> LightGBMMember:
+        return LightGBMMember(fold_name, data.task, seed=seed, num_boost_round=1000, time_limit=share,
+                              class_weight=class_weight)
+
+    started = time.monotonic()
+    member = BaggedMember(factory, name="lightgbm", task=data.task, num_folds=num_folds, seed=seed).fit(pool.dataset)
+    member.seconds_ = round(time.monotonic() - started, 3)
+    set_split_scores(member, data, pool)
+    return member
+
+
+def distinct_configs(chosen: list[Any]) -> list[Any]:
+    """The chosen trials without repeats (a bagged member already holds k models of its configuration)."""
+    seen, distinct = set(), []
+    for record in chosen:
+        if record.number not in seen:
+            seen.add(record.number)
+            distinct.append(record)
+    return distinct
+
+
+def save_bagged(member: BaggedMember, folder: Any, record: dict[str, Any]) -> None:
+    """``folder``: the fold members and ``member.json`` (their configs and the record)."""
+    from topnet.io import write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "member.json", {**member.save(folder), "record": record})
+
+
+def load_bagged(folder: Any, data: RunSplits, pool: Pool, device: str) -> tuple[BaggedMember, dict[str, Any]]:
+    """A bagged member a killed run saved, attached to the pool again, with its record."""
+    import json
+
+    from topnet.ensemble.members import load_member
+
+    config = json.loads((folder / "member.json").read_text(encoding="utf-8"))
+    record = config.pop("record", {})
+    member = pool.attach(load_member(folder, config, device=device))
+    set_split_scores(member, data, pool)
+    return member, record
