@@ -80,9 +80,9 @@ def _data_spec(config: TrainConfig) -> DataSpec:
                     skip_bad=config.skip_bad)
 
 
-def _configuration(config: TrainConfig, data: TrialData) -> dict[str, Any]:
-    """The run's model and training as a configuration (`topnet.configs.builders`)."""
-    train = data.splits.train
+def _configuration(config: TrainConfig, train: Any) -> dict[str, Any]:
+    """The run's model and training as a configuration (`topnet.configs.builders`); ``train``
+    (the training split) picks the model for ``auto``."""
     is_image = not isinstance(train.x, dict) and np.ndim(train.x) == 4
     family = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
     if family not in list_models():
@@ -105,14 +105,13 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     """
     run = RunDir(config.out, overwrite=config.overwrite)
     splits, standardizers, _ = load_split_standardize(_data_spec(config))
-    data = TrialData(dataclasses.replace(splits, test=None))
-    configuration = _configuration(config, data)
+    configuration = _configuration(config, splits.train)
     family = configuration["family"]
-    flat = data.for_family(family)
-    arguments = model_arguments(family, flat.train, data.width)
-    every = {name: part for name, part in splits.items()}
-    if isinstance(splits.train.x, dict) and family != "wide_and_deep":  # the same one-hot columns as train
-        every = dict(flatten_tabular(splits).items())
+    if isinstance(splits.train.x, dict) and family != "wide_and_deep":  # one-hot once, test included
+        splits = flatten_tabular(splits)
+    data = TrialData(dataclasses.replace(splits, test=None))
+    arguments = model_arguments(family, data.splits.train, data.width)
+    every = dict(splits.items())
     resolved = {**dataclasses.asdict(config), "model": family, "task": data.task, "loss": data.loss,
                 "metrics": data.metrics, "model_arguments": arguments, "input_shape": arguments.get("input_shape"),
                 "class_names": splits.train.class_names, "splits": {name: len(part) for name, part in every.items()}}
