@@ -27,4 +27,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # torch first and pinned: a plain `torch` requirement would pull a multi-GB CUDA build.
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[test,tables,images,tensorboard,mnist1d,plots,onnx,tune,ensemble,xgboost,catboost]"
+"$VENV/bin/pip" install -q -e ".[test,tables,images,tensorboard,mnist1d,plots,onnx,tune,ensemble,xgboost,catboost,text,textdata]"

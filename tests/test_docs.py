@@ -21,7 +21,7 @@ def test_the_readme_has_examples():
     assert len(python_blocks(ROOT / "README.md")) >= 3
 
 
-SLOW = {"run.md"}  # its example is a whole `topnet run`: over 30 s
+SLOW = {"run.md", "text.md"}  # its example is a whole `topnet run`: over 30 s
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else [])

@@ -32,6 +32,10 @@ SMALL = {
     "geron_deep_selu": dict(input_shape=IMAGE, num_layers=3, units=8, dropout=0.1),
     "conv1d_net": dict(input_shape=[2, 16], filters=[4, 8], dense=8, dropout=0.1),  # signals: (channels, length)
     "rnn_net": dict(input_shape=[2, 16], units=4, num_layers=2, cell="lstm", dropout=0.1),
+    # text: token ids (batch, length), 0 = PAD
+    "text_cnn": dict(vocab_size=20, sequence_length=12, embed_dim=4, filters=4, kernel_sizes=[3, 4], dropout=0.1),
+    "text_rnn": dict(vocab_size=20, sequence_length=12, embed_dim=4, units=4, num_layers=2, cell="gru", dropout=0.1),
+    "text_transformer": dict(vocab_size=20, sequence_length=12, embed_dim=8, num_heads=2, num_layers=1, ff_dim=8),
 }
 
 
@@ -40,6 +44,9 @@ def inputs(name: str, kwargs: dict) -> dict[str, torch.Tensor] | torch.Tensor:
     if name == "wide_and_deep":
         codes = [torch.randint(0, size, (BATCH, 1), generator=generator) for size in kwargs["categorical_sizes"]]
         return {"numeric": torch.randn(BATCH, kwargs["num_numeric"], generator=generator), "categorical": torch.cat(codes, 1)}
+    if "vocab_size" in kwargs:  # post-padded token ids: rows of 12, 7, 3 and 0 tokens
+        ids = torch.randint(1, kwargs["vocab_size"], (BATCH, kwargs["sequence_length"]), generator=generator)
+        return ids * (torch.arange(kwargs["sequence_length"]) < torch.tensor([[12], [7], [3], [0]]))
     return torch.randn(BATCH, *kwargs["input_shape"], generator=generator)
 
 

@@ -203,7 +203,7 @@ def test_mnist1d_is_generated_locally_without_touching_global_state():
 def test_datasets_status_lists_every_named_dataset(isolated):
     _idx_files(isolated / "data" / "fashion-mnist")
     rows = {row["name"]: row for row in datasets_status()}
-    assert set(rows) == {"fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d"}
+    assert set(rows) == {"fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d", "imdb-reviews", "rotten-tomatoes"}
     assert rows["fashion-mnist"]["status"] == "found" and rows["fashion-mnist"]["source"] == "$TOPNET_DATA"
     assert rows["fashion-mnist"]["location"] == str(isolated / "data" / "fashion-mnist")
     assert rows["mnist"] == {"name": "mnist", "status": "not found", "location": None, "source": None,

@@ -119,10 +119,10 @@ def _text_frame() -> pd.DataFrame:
     return pd.DataFrame({"note": notes, "units": range(10), "y": [0, 1] * 5})
 
 
-def test_free_text_is_refused_naming_the_column_and_ignore_or_categorical_take_it(tmp_path):
+def test_free_text_is_a_text_input_and_ignore_or_categorical_take_it(tmp_path):
     _text_frame().to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(DataError, match=r"column 'note' looks like free text .*not supported yet.*ignore=\['note'\]"):
-        read_table(tmp_path / "t.csv", target="y")
+    data = read_table(tmp_path / "t.csv", target="y")  # more in tests/data/test_table_text.py
+    assert data.meta["text_columns"] == ["note"] and data.x["text"][0] == _text_frame()["note"][0]
     skipped = read_table(tmp_path / "t.csv", target="y", ignore=["note"])
     assert "categorical" not in skipped.x and skipped.meta["numeric_columns"] == ["units"]
     forced = read_table(tmp_path / "t.csv", target="y", categorical=["note"])

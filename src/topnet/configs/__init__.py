@@ -38,6 +38,8 @@ from topnet.configs.data_spec import (
                                      prepare_splits,
                                      take_train_samples,
                                      task_of,
+                                     text_only,
+                                     vectorize,
 )
 from topnet.configs.settings import FitSettings
 from topnet.configs.training import TrainOutcome, train_config
@@ -55,6 +57,8 @@ __all__ = [
     "task_of",
     "model_arguments",
     "data_kind",
+    "text_only",
+    "vectorize",
     "complete_config",
     "check_keys",
     "model_spec",

@@ -62,6 +62,10 @@ _SHAPES: dict[str, Callable[[int | None, int | None], dict[str, Any]]] = {
     "inception_net": lambda d, w: {**({"stem_channels": w} if w else {}), **({"num_modules": d} if d else {})},
     "conv1d_net": lambda d, w: {"filters": _stages(d or 3, w or 32)},
     "rnn_net": lambda d, w: {**({"units": w} if w else {}), **({"num_layers": d} if d else {})},
+    # text: depth is the number of kernel sizes (3, 5, 7) / recurrent or encoder layers
+    "text_cnn": lambda d, w: {**({"filters": w} if w else {}), **({"kernel_sizes": [3, 5, 7][:d]} if d else {})},
+    "text_rnn": lambda d, w: {**({"units": w} if w else {}), **({"num_layers": d} if d else {})},
+    "text_transformer": lambda d, w: {**({"ff_dim": 2 * w} if w else {}), **({"num_layers": d} if d else {})},
 }
 
 

@@ -21,8 +21,11 @@ from topnet.data.registry import image_options
 from topnet.errors import format_message
 from topnet.seeding import derive_seed
 
+TEXT_FAMILIES = ("text_cnn", "text_rnn", "text_transformer")  # builders that take token ids
+
 __all__ = ["DataSpec", "Prepared", "prepare_splits", "load_split_standardize", "take_train_samples", "task_of",
-           "model_arguments", "TrialData", "data_kind"]
+           "model_arguments", "TrialData", "data_kind", "vectorize", "has_text", "text_input", "text_only",
+           "TEXT_FAMILIES"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class DataSpec:
             (valid and blend stay whole: a cheaper search that is scored like the full one).
         image_size / image_fit / skip_bad: how a folder of images is read (see
             `topnet.data.read_image_folder`: ``image_size``, ``fit``, ``skip_bad``).
+        max_tokens / sequence_length / tokenizer: how text is turned into token ids (see
+            `topnet.data.TextVectorizer`; the vocabulary is fitted on train only).
 
     Example:
         >>> DataSpec.from_dict(DataSpec("mnist1d", max_samples=500).to_dict()).max_samples
@@ -60,6 +65,9 @@ class DataSpec:
     image_size: int | tuple[int, int] | None = None
     image_fit: str = "pad"
     skip_bad: bool = False
+    max_tokens: int = 20000
+    sequence_length: int | None = None
+    tokenizer: str = "word"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,8 +103,49 @@ def load_split_standardize(spec: DataSpec) -> tuple[Splits, dict[str, Any], Any]
         splits = dataclasses.replace(splits, train=pool.take(chosen))
     splits = split(splits, valid=spec.valid, blend=spec.blend, test=spec.test, seed=spec.seed)
     raw_test_x = splits.test.x if splits.test is not None else None
+    splits = vectorize(splits, spec)  # the vocabulary is fitted on train only
     splits, standardizers = standardize(splits)  # fitted on the whole train split
     return splits, standardizers, raw_test_x
+
+
+def vectorize(splits: Splits, spec: DataSpec) -> Splits:
+    """``splits`` with every text input replaced by token ids (a `TextVectorizer` fitted on
+    train only); each vectoriser's state goes in ``meta["text"][input]["state"]`` (``topnet
+    predict`` encodes new text with it). A table whose only input is text becomes plain token
+    ids (``meta["text"]["x"]["table_input"] == "text"``). Splits without text come back unchanged."""
+    if not has_text(splits.train):
+        return splits
+    from topnet.data import vectorize_text
+
+    splits, vectorizers = vectorize_text(splits, max_tokens=spec.max_tokens, sequence_length=spec.sequence_length,
+                                         tokenizer=spec.tokenizer)
+    states = {key: v.state_dict() for key, v in vectorizers.items()}
+
+    def record(dataset: Dataset) -> Dataset:
+        text = {key: {**info, "state": states[key]} for key, info in dataset.meta.get("text", {}).items()}
+        x = dataset.x
+        if isinstance(x, dict) and set(x) == {"text"}:  # a table of one text column: plain token ids
+            x, text = x["text"], {"x": {**text["text"], "table_input": "text"}}
+        return dataclasses.replace(dataset, x=x, meta={**dataset.meta, "text": text})
+
+    return Splits(**{name: record(dataset) for name, dataset in splits.items()})
+
+
+def has_text(train: Dataset) -> bool:
+    """Whether ``train`` holds text (strings) as its input or as a table's ``"text"`` input."""
+    from topnet.data.text import is_text
+
+    return is_text(train.x["text"]) if isinstance(train.x, dict) and "text" in train.x else is_text(train.x)
+
+
+def text_input(train: Dataset) -> dict[str, int]:
+    """``{"vocab_size", "sequence_length"}`` of ``train``'s token ids (after `vectorize`)."""
+    text = train.meta.get("text", {})
+    if not text:
+        raise ValueError(format_message("data", train.name or "this data", "text (token ids from a TextVectorizer)",
+                                        "use a text family only on a folder of .txt files or a table with a text column"))
+    info = text.get("x", text.get("text"))
+    return {"vocab_size": int(info["vocabulary_size"]), "sequence_length": int(info["sequence_length"])}
 
 
 @dataclass(frozen=True)
@@ -165,27 +214,38 @@ def model_arguments(name: str, train: Dataset, width: int) -> dict[str, Any]:
         >>> model_arguments("mlp", Dataset(x=np.zeros((3, 5)), y=np.array([0, 1, 1])), 2)
         {'input_shape': [5], 'num_classes': 2}
     """
+    if name in TEXT_FAMILIES:
+        return {**text_input(train), "num_classes": width}
     if name != "wide_and_deep":
         return {"input_shape": list(np.shape(train.x)[1:]), "num_classes": width}
     if not isinstance(train.x, dict):
         raise ValueError(format_message("model", name, "tabular data (a CSV with numeric/categorical columns)",
                                         "use mlp for array inputs"))
     columns = train.meta.get("categorical_columns", [])
-    return {"num_classes": width,
-            "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
-            "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
+    arguments = {"num_classes": width,
+                 "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
+                 "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
+    if "text" in train.x:  # a text tower beside the numeric and categorical columns
+        text = text_input(train)
+        arguments.update(text_vocab_size=text["vocab_size"], text_length=text["sequence_length"])
+    return arguments
 
 
 def data_kind(train: Dataset) -> str:
-    """``"images"`` for (n, channels, height, width) inputs, ``"tabular"`` for named CSV
-    inputs, ``"vectors"`` otherwise (flat or sequence arrays such as MNIST-1D).
+    """``"images"`` for (n, channels, height, width) inputs, ``"text"`` for texts (strings, or
+    their token ids, alone or as a table's only input), ``"tabular"`` for named CSV inputs,
+    ``"vectors"`` otherwise (flat or sequence arrays such as MNIST-1D).
 
     Example:
         >>> data_kind(Dataset(x=np.zeros((2, 1, 8, 8)), y=np.array([0, 1])))
         'images'
+        >>> data_kind(Dataset(x=np.array(["a good film", "dull"], dtype=object), y=np.array([1, 0])))
+        'text'
     """
     if isinstance(train.x, dict):
         return "tabular"
+    if "x" in train.meta.get("text", {}) or has_text(train):
+        return "text"
     return "images" if np.ndim(train.x) == 4 else "vectors"
 
 
@@ -207,9 +267,24 @@ class TrialData:
 
     def for_family(self, family: str) -> Splits:
         """The splits for models of ``family``."""
+        if family in TEXT_FAMILIES and isinstance(self.splits.train.x, dict):
+            return text_only(self.splits)
         if family == "wide_and_deep" or not isinstance(self.splits.train.x, dict):
             return self.splits
         if self._flat is None:
             present = {name: getattr(self.splits, name) for name in ("train", "valid", "blend")}
             self._flat = flatten_tabular(Splits(**{k: v for k, v in present.items() if v is not None}))
         return self._flat
+
+
+def text_only(splits: Splits) -> Splits:
+    """A table's splits with only their ``"text"`` input (token ids), for the text families."""
+    def take(dataset: Dataset) -> Dataset:
+        if not isinstance(dataset.x, dict):
+            return dataset
+        if "text" not in dataset.x:
+            raise ValueError(format_message("family", "text_*", "a table with a text column",
+                                            "use wide_and_deep or mlp for tables without text"))
+        return dataclasses.replace(dataset, x=dataset.x["text"])
+
+    return Splits(**{name: take(dataset) for name, dataset in splits.items()})

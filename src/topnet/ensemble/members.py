@@ -13,6 +13,8 @@ Several kinds, one interface (``Member`` in member_base.py: ``fit(train, valid)`
   time limit; saved as the trees' arrays (safetensors).
 - ``KNNMember`` (knn.py): k nearest neighbours on standardised features, k chosen on valid;
   saved as the training rows (safetensors).
+- ``TfidfLinearMember`` (text_linear.py): TF-IDF of word unigrams and hashed bigrams of token
+  ids, then logistic (ridge) regression, the text baseline; saved as arrays (safetensors) and JSON.
 - ``XGBoostMember`` (xgboost_member.py) and ``CatBoostMember`` (catboost_member.py): when their
   optional libraries are installed; saved in XGBoost's JSON and CatBoost's binary format.
 
@@ -37,6 +39,7 @@ from topnet.ensemble.knn import KNNMember
 from topnet.ensemble.linear import LinearMember
 from topnet.ensemble.member_base import Member
 from topnet.ensemble.temperature import softmax
+from topnet.ensemble.text_linear import TfidfLinearMember
 from topnet.ensemble.xgboost_member import XGBoostMember
 from topnet.errors import format_message
 
@@ -169,11 +172,11 @@ class NetworkMember(Member):
 def member_kinds() -> dict[str, type[Member]]:
     """``{kind: class}`` of every member kind (their optional libraries are imported on first use)."""
     return {cls.kind: cls for cls in (NetworkMember, LightGBMMember, LinearMember, BaggedMember, RandomForestMember,
-                                      ExtraTreesMember, KNNMember, XGBoostMember, CatBoostMember)}
+                                      ExtraTreesMember, KNNMember, XGBoostMember, CatBoostMember, TfidfLinearMember)}
 
 
 MEMBER_KINDS = ("network", "lightgbm", "linear", "bagged", "random_forest", "extra_trees", "knn", "xgboost",
-                "catboost")
+                "catboost", "tfidf_linear")
 
 
 def load_member(directory: str | Path, config: dict[str, Any], *, models: dict[str, torch.nn.Module] | None = None,

@@ -30,6 +30,8 @@ __all__ = ["RunConfig", "resolve_config", "read_space", "class_weights"]
 
 CLASS_WEIGHTS = (None, "balanced")
 
+TOKENIZERS = ("word", "wordpiece", "bpe")  # topnet.data.TextVectorizer's
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -45,6 +47,10 @@ class RunConfig:
             (None: chosen from the data, see `topnet.data.read_image_folder`).
         image_fit: how a folder's images keep their aspect ratio: ``pad``, ``crop`` or ``stretch``.
         skip_bad: skip unreadable image files (counted in the report) instead of stopping.
+        max_tokens: text: the vocabulary's size (most frequent train tokens, PAD and UNK included).
+        sequence_length: text: tokens kept per text (None: the 95th percentile of train's
+            lengths, at most 512); longer texts are truncated (counted in the log).
+        tokenizer: text: ``word`` (words, as Keras's TextVectorization), ``wordpiece`` or ``bpe``.
         budget: the wall time of the whole run (``"15m"``, ``"2h"``, seconds); every phase gets
             a share, and time a phase leaves unused goes to the later ones.
         out: the run directory.
@@ -76,7 +82,8 @@ class RunConfig:
         space: a search space TOML file, in the format of ``topnet tune --space`` (see
             docs/tuning.md); None: the default space for the data. It is read and checked
             here, so a missing file or an unknown key fails before anything is written.
-        lightgbm: add a LightGBM member to the ensemble.
+        lightgbm: add the classic member to the ensemble: LightGBM, or for text TF-IDF (word 1-2
+            grams) and a logistic regression (`topnet.ensemble.TfidfLinearMember`).
         class_weight: None (every row counts the same) or ``"balanced"``: each class weighs
             ``n_samples / (n_classes * count(class))`` on train (scikit-learn's formula), so every
             class adds the same total to the loss; the search's trials and the retrained
@@ -97,6 +104,9 @@ class RunConfig:
     image_size: int | tuple[int, int] | None = None
     image_fit: str = "pad"
     skip_bad: bool = False
+    max_tokens: int = 20000
+    sequence_length: int | None = None
+    tokenizer: str = "word"
     budget: str = "15m"
     out: str = "runs/run"
     seed: int = 0
@@ -129,7 +139,10 @@ class RunConfig:
         parse_duration(self.budget)  # a malformed budget fails here, before anything is written
         for name in ("top_k", "ensemble_size", "max_epochs", "min_epochs", "patience"):
             _positive_int(name, getattr(self, name))
-        for name in ("search_epochs", "search_samples", "lr_find_steps"):
+        _positive_int("max_tokens", self.max_tokens)
+        if self.tokenizer not in TOKENIZERS:
+            raise unknown_name("tokenizer", self.tokenizer, TOKENIZERS)
+        for name in ("search_epochs", "search_samples", "lr_find_steps", "sequence_length"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         check_precision(self.precision)

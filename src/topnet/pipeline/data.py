@@ -19,7 +19,7 @@ from topnet.pipeline.config import RunConfig
 __all__ = ["RunSplits", "prepare", "data_spec"]
 
 # What `topnet predict` needs to encode new rows as the run's table was encoded.
-TABLE_META = ("numeric_columns", "categorical_columns", "vocabularies", "datetime_columns")
+TABLE_META = ("numeric_columns", "categorical_columns", "vocabularies", "datetime_columns", "text_columns")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class RunSplits:
             (a second read anywhere in the run raises); its ``meta["raw_x"]`` holds the inputs
             as loaded, before standardisation (the report shows the least-sure ones).
         standardizers: ``{input: Standardizer state}`` (for ``topnet predict``).
-        kind: ``"images"``, ``"vectors"`` or ``"tabular"``.
+        kind: ``"images"``, ``"text"``, ``"vectors"`` or ``"tabular"``.
         task / width / loss / metrics: as ``topnet.configs.task_of`` gives them.
         info: ``dataset.json`` (`topnet.report.schema.DatasetInfo` plus the CSV encoding).
     """
@@ -46,6 +46,7 @@ class RunSplits:
     loss: str
     metrics: list[str]
     info: dict[str, Any]
+    text_vectorizers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def search_splits(self) -> Splits:
@@ -73,7 +74,8 @@ def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:
     """The `DataSpec` that gives the search the run's splits (``train_samples``: a subset of train)."""
     return DataSpec(config.data, data_path=config.data_path, target=config.target, valid=config.valid,
                     blend=config.blend, test=config.test, seed=config.seed, train_samples=train_samples,
-                    image_size=config.image_size, image_fit=config.image_fit, skip_bad=config.skip_bad)
+                    image_size=config.image_size, image_fit=config.image_fit, skip_bad=config.skip_bad,
+                    max_tokens=config.max_tokens, sequence_length=config.sequence_length, tokenizer=config.tokenizer)
 
 
 def prepare(config: RunConfig) -> RunSplits:
@@ -96,10 +98,15 @@ def prepare(config: RunConfig) -> RunSplits:
         skipped = [item for _, part in splits.items() for item in part.meta.get("skipped", [])]
         info["images"]["skipped"] = list({item["path"]: item for item in skipped}.values())  # test/ has its own
         info["images"]["ignored"] = list(meta.get("ignored", []))
-    if kind == "tabular":
+    text = meta.get("text", {})
+    if text:  # what `topnet predict` needs to encode new text (the vocabularies: text_vectorizer.json)
+        info["text"] = {key: {k: v for k, v in entry.items() if k != "state"} for key, entry in text.items()}
+    if kind == "tabular" or meta.get("text_columns"):
         info["feature_names"] = list(meta.get("numeric_columns", [])) + list(meta.get("categorical_columns", []))
         info["target"] = config.target
         info["csv"] = {key: meta[key] for key in TABLE_META if key in meta}
     states = {key: {k: np.asarray(v).tolist() for k, v in s.state_dict().items()} for key, s in standardizers.items()}
     sealed = SealedSplit(test, "test")
-    return RunSplits(dataclasses.replace(splits, test=None), sealed, states, kind, task, width, loss, metrics, info)
+    vectorizers = {key: entry["state"] for key, entry in text.items()}
+    return RunSplits(dataclasses.replace(splits, test=None), sealed, states, kind, task, width, loss, metrics, info,
+                     vectorizers)

@@ -204,6 +204,8 @@ def _examples(data: RunSplits, test: Any, confidence: np.ndarray) -> dict[str, n
         if raw is None:
             return {}
     raw = np.asarray(raw)
+    if raw.dtype == object:  # texts: their first 300 characters, as fixed-width strings (no pickle in the .npz)
+        raw = np.asarray([str(text)[:300] for text in raw], dtype=str)
     if data.kind == "vectors":
         raw = raw.reshape(len(raw), -1)
     order = np.sort(np.argsort(confidence, kind="stable")[:NUM_EXAMPLES])

@@ -1,7 +1,8 @@
 """``topnet predict``: a finished run's ensemble on new rows or images, with its uncertainty.
 
 `predict_run` reads the inputs (`read_inputs`: ``.npz``, ``.npy``, IDX; a table file for runs
-on a table; a folder, manifest or image file for runs on a folder of images), checks them against the run's ``dataset.json``, applies the run's
+on a table; a folder, manifest or image file for runs on a folder of images; a folder or file of
+text, with the run's vocabulary, for runs on text), checks them against the run's ``dataset.json``, applies the run's
 standardisation (``standardizer.json``, fitted on its train split) and the saved ensemble
 (``ensemble/``, temperature included, as ``Ensemble.combine`` applies it), and returns one
 row per input:
@@ -136,7 +137,9 @@ def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Standardizer]]:
 def _standardize(x: Any, scalers: dict[str, Standardizer]) -> Any:
     if isinstance(x, dict):
         return {key: scalers[key].transform(value) if key in scalers else value for key, value in x.items()}
-    return scalers["x"].transform(x) if "x" in scalers else np.asarray(x, np.float32)
+    if "x" in scalers:
+        return scalers["x"].transform(x)
+    return x if np.issubdtype(np.asarray(x).dtype, np.integer) else np.asarray(x, np.float32)  # token ids stay ints
 
 
 def _units_notes(x: Any, scalers: dict[str, Standardizer]) -> list[str]:
@@ -155,6 +158,29 @@ def _units_notes(x: Any, scalers: dict[str, Standardizer]) -> list[str]:
     return [f"the inputs have mean {means[channel]:.4g} and std {stds[channel]:.4g} on channel {channel}, the run's "
             f"training inputs {scaler.mean_[channel]:.4g} and {scaler.std_[channel]:.4g}: pass them in the units the run was trained on "
             "(e.g. 0-255 pixels, not 0-1), else the predictions mean little"]
+
+
+def _token_ids(x: Any, run: Path, info: dict[str, Any]) -> tuple[Any, list[str]]:
+    """New texts as token ids, with the vocabulary the run fitted on its train split."""
+    from topnet.data.text import TextVectorizer
+
+    path = run / "text_vectorizer.json"
+    if not path.is_file():
+        raise CheckpointError(format_message("--run", str(run), "a run on text with its text_vectorizer.json",
+                                             "the run directory is incomplete; run topnet run again"))
+    states, notes = json.loads(path.read_text(encoding="utf-8")), []
+    for key, state in states.items():
+        vectorizer = TextVectorizer().load_state_dict(state)
+        texts = x[key] if isinstance(x, dict) and key in x else x["text"] if isinstance(x, dict) else x
+        ids = vectorizer.transform(texts)
+        if vectorizer.truncated_:
+            notes.append(f"{vectorizer.truncated_} text(s) longer than {vectorizer.sequence_length} tokens were "
+                         "truncated, as in training")
+        if isinstance(x, dict) and info["text"].get(key, {}).get("table_input") is None:
+            x = {**x, key: ids}
+        else:
+            x = ids  # a folder of text, or a table whose only input is text
+    return x, notes
 
 
 def _has_dropout(member: Any) -> bool:
@@ -289,6 +315,9 @@ def predict_run(run_dir: str | os.PathLike, input: Any, *, mc_samples: int = 0, 
     run = Path(run_dir)
     info, scalers = _read_run(run)
     x, notes, paths = read_inputs(input, info)
+    if info.get("text"):
+        x, text_notes = _token_ids(x, run, info)
+        notes += text_notes
     notes += _units_notes(x, scalers)
     resolved = resolve_device(device)
     ensemble = Ensemble.load(run / "ensemble", device=str(resolved))

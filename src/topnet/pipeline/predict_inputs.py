@@ -1,7 +1,10 @@
 """The inputs of ``topnet predict``, read and checked against the run's ``dataset.json``.
 
 Runs on a table take a ``.csv`` / ``.tsv`` / ``.parquet`` file: columns by name, encoded with the
-run's vocabularies (`topnet.data.table.encode_table`). Runs on a folder of images take a folder
+run's vocabularies (`topnet.data.table.encode_table`), text columns as text. Runs on a folder of
+text take a folder (every ``.txt`` inside, recursively), one ``.txt`` file, a table's ``text``
+column or a list of strings; `topnet.pipeline.predict` turns the texts into token ids with the
+run's vocabulary (``text_vectorizer.json``). Runs on a folder of images take a folder
 (every image inside, recursively), an image manifest (``.csv`` / ``.parquet`` with a ``path``
 column) or one image file, decoded and resized with the run's own settings
 (``dataset.json["images"]``); they also take arrays as below. Runs on arrays (images, vectors) take a ``.npz`` (array
@@ -126,6 +129,64 @@ def _tabular(input: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], l
     return table.x, notes
 
 
+def _texts(input: Any) -> tuple[np.ndarray, list[str], list[str] | None]:  # noqa: A002
+    """New texts for a run on a folder of text: a folder (every ``.txt`` file inside,
+    recursively), one ``.txt`` file, a table's ``text`` column, or a list of strings."""
+    if not isinstance(input, (str, os.PathLike)):
+        texts = np.asarray(list(input) if not isinstance(input, np.ndarray) else input, dtype=object).reshape(-1)
+        if not all(isinstance(t, str) for t in texts):
+            raise DataError(format_message("INPUT", "a sequence with non-strings", "strings (one text per row)"))
+        return texts, [], None
+    from topnet.data.registry import TABLE_SUFFIXES
+
+    path = Path(input).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(format_message("INPUT", str(input), "an existing folder of .txt files, a .txt file "
+                                               "or a table with a 'text' column", "check the path"))
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return _text_column(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts)) if path.is_dir() else [path]
+    if not files:
+        raise DataError(format_message("INPUT", str(input), "a folder holding .txt files (in subfolders or not)",
+                                       "check the folder"))
+    texts, notes = [], []
+    for file in files:
+        data = file.read_bytes()
+        try:
+            texts.append(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as error:
+            texts.append(data.decode("utf-8-sig", errors="replace"))
+            notes.append(f"{file}: not UTF-8 at byte {error.start}; undecodable bytes read as U+FFFD")
+    empty = [str(f) for f, t in zip(files, texts) if not t.strip()]
+    if empty:
+        notes.append(f"{len(empty)} empty file(s), e.g. {empty[0]}: predicted from no words")
+    return np.asarray(texts, dtype=object), notes, [str(f) for f in files]
+
+
+def _text_column(path: Path) -> tuple[np.ndarray, list[str], None]:
+    """The ``text`` column of a table (or its only column)."""
+    from topnet.data.table_read import read_header, require_pyarrow
+    from topnet.data.table import table_format
+
+    require_pyarrow()
+    fmt, delimiter = table_format(path, None)
+    header = read_header(path, fmt, delimiter)
+    name = "text" if "text" in header else header[0] if len(header) == 1 else None
+    if name is None:
+        raise DataError(format_message(f"INPUT {str(path)!r} columns", header, "a column named 'text' (or a single column)",
+                                       "rename the column holding the texts to 'text'"))
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=[name]) if fmt == "parquet" else pacsv.read_csv(
+        path, parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=[name], column_types={name: "string"}))
+    texts = ["" if t is None else str(t) for t in table.column(name).to_pylist()]
+    missing = sum(t == "" for t in texts)
+    return np.asarray(texts, dtype=object), [f"{missing} missing text(s) read as empty"] if missing else [], None
+
+
 def _is_image_input(input: Any) -> bool:  # noqa: A002
     """A folder, an image file or an image manifest (by suffix: the array formats are not)."""
     from topnet.data.image_decode import IMAGE_SUFFIXES
@@ -173,7 +234,9 @@ def read_inputs(input: Any, info: dict[str, Any]) -> tuple[Any, list[str], list[
         DataError: a file of the wrong kind, missing CSV columns, or a shape that does not fit.
         UnsafeFileError: a ``.npz`` / ``.npy`` holding object arrays.
     """
-    if info.get("kind") == "tabular":
+    if info.get("kind") == "text" and "csv" not in info:
+        return _texts(input)
+    if info.get("kind") in ("tabular", "text"):
         if "csv" not in info:
             raise DataError("the run's data: got several named input arrays (dataset.json has no CSV columns); "
                         "expected one input array or a CSV table; predict in Python with "

@@ -44,7 +44,7 @@ from topnet.tune.checkpoints import TrialRecord
 
 __all__ = ["DECAYING_SCHEDULES", "RetrainPlan", "Retraining", "retrain_patience", "trial_epoch_seconds",
            "probe_epoch_seconds", "make_plans", "retrain", "load_retrained", "search_checkpoints",
-           "search_checkpoint_folders", "train_lightgbm"]
+           "search_checkpoint_folders", "train_lightgbm", "train_tfidf_linear"]
 
 
 DECAYING_SCHEDULES = ("cosine", "one_cycle")  # learning-rate schedules that end at a low rate
@@ -244,11 +244,31 @@ def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float,
     from topnet.ensemble import LightGBMMember
 
     started = time.monotonic()
+    if data.kind == "text":  # trees do not read token ids: the classic member of text is TF-IDF + a linear model
+        return train_tfidf_linear(data, run, seed=seed, seconds=seconds, class_weight=class_weight)
     member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds, class_weight=class_weight)
     member.fit(data.splits.train, data.splits.valid)
     member.save(run / "models" / "lightgbm")
     record = {"name": "lightgbm", "family": "lightgbm", "seconds": round(time.monotonic() - started, 3),
               "trees": member.best_iteration_}
+    return member, record
+
+
+def train_tfidf_linear(data: RunSplits, run: Path, *, seed: int, seconds: float,
+                       class_weight: dict[int, float] | None = None) -> tuple[Any, dict[str, Any]]:
+    """TF-IDF of word 1-2 grams and a logistic regression (ridge for regression) on train, its
+    strength picked on valid within ``seconds``; saved to ``models/lightgbm`` (the run's classic
+    member's folder, whatever its kind)."""
+    from topnet.configs.data_spec import text_input
+    from topnet.ensemble.text_linear import TfidfLinearMember
+
+    started = time.monotonic()
+    member = TfidfLinearMember("tfidf_linear", data.task, vocab_size=text_input(data.splits.train)["vocab_size"],
+                               time_limit=seconds, class_weight=class_weight, seed=seed)
+    member.fit(data.splits.train, data.splits.valid)
+    member.save(run / "models" / "lightgbm")
+    record = {"name": member.name, "family": "tfidf_linear", "seconds": round(time.monotonic() - started, 3),
+              "trees": 0, "C": getattr(member, "C_", None)}
     return member, record
 
 

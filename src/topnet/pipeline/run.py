@@ -101,6 +101,8 @@ def _load_data(job: Run) -> None:
         job.pool = pool_of(job.data)
     write_json(job.out / "dataset.json", job.data.info)
     write_json(job.out / "standardizer.json", job.data.standardizers)
+    if job.data.text_vectorizers:  # the vocabularies fitted on train, for `topnet predict`
+        write_json(job.out / "text_vectorizer.json", job.data.text_vectorizers)
     job.plan.finish("data")
 
 
@@ -251,7 +253,7 @@ def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
         records["lightgbm"] = member_config.pop("record", {})
         return load_member(folder, member_config)
     allowance = plan.start("lightgbm")
-    job.say("LightGBM", allowance)
+    job.say("TF-IDF + linear model" if data.kind == "text" else "LightGBM", allowance)
     member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance, class_weight=job.class_weight)
     write_json(folder / "member.json", {**member.config(), "record": record})
     records["lightgbm"] = record

@@ -5,10 +5,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from topnet.callbacks import CSVLogger
-from topnet.configs import DataSpec, FitSettings, TrialData, load_split_standardize, model_arguments, train_config
+from topnet.configs import (DataSpec, FitSettings, TrialData, data_kind, load_split_standardize, model_arguments,
+                            text_only, train_config)
+from topnet.configs.data_spec import TEXT_FAMILIES
 from topnet.data.tabular import flatten_tabular
 from topnet.errors import format_message, unknown_name
 from topnet.io import remove_tree, save_model
@@ -30,7 +31,8 @@ class TrainConfig:
         target: the target column of a table (CSV, Parquet).
         image_size / image_fit / skip_bad: how a folder of images is read (as in ``topnet run``).
         model: a registered model builder (``topnet.nn.list_models()``); ``auto`` picks
-            ``small_convnet`` for images (channels, height, width) and ``mlp`` otherwise.
+            ``small_convnet`` for images (channels, height, width), ``text_cnn`` for text and
+            ``mlp`` otherwise.
         epochs / batch_size / optimizer / lr: as in ``topnet.fit``.
         valid / test: fractions held out; ``test`` only applies when the dataset has no test split.
         schedule: ``cosine`` (decay to 0 over all epochs, per step) or ``constant``.
@@ -83,8 +85,8 @@ def _data_spec(config: TrainConfig) -> DataSpec:
 def _configuration(config: TrainConfig, train: Any) -> dict[str, Any]:
     """The run's model and training as a configuration (`topnet.configs.builders`); ``train``
     (the training split) picks the model for ``auto``."""
-    is_image = not isinstance(train.x, dict) and np.ndim(train.x) == 4
-    family = config.model if config.model != "auto" else ("small_convnet" if is_image else "mlp")
+    kind = data_kind(train)
+    family = config.model if config.model != "auto" else {"images": "small_convnet", "text": "text_cnn"}.get(kind, "mlp")
     if family not in list_models():
         raise unknown_name("model", family, list_models())
     configuration = {"family": family, "optimizer": config.optimizer, "schedule": config.schedule,
@@ -107,7 +109,9 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     splits, standardizers, _ = load_split_standardize(_data_spec(config))
     configuration = _configuration(config, splits.train)
     family = configuration["family"]
-    if isinstance(splits.train.x, dict) and family != "wide_and_deep":  # one-hot once, test included
+    if isinstance(splits.train.x, dict) and family in TEXT_FAMILIES:  # a table's text column alone
+        splits = text_only(splits)
+    elif isinstance(splits.train.x, dict) and family != "wide_and_deep":  # one-hot once, test included
         splits = flatten_tabular(splits)
     data = TrialData(dataclasses.replace(splits, test=None))
     arguments = model_arguments(family, data.splits.train, data.width)
@@ -118,6 +122,9 @@ def train_run(config: TrainConfig) -> dict[str, dict[str, float]]:
     run.write_json("config.json", resolved)
     run.write_json("environment.json", environment(config.seed))
     run.write_json("standardizer.json", {key: s.state_dict() for key, s in standardizers.items()})
+    text = splits.train.meta.get("text", {})
+    if text:  # the vocabularies fitted on train
+        run.write_json("text_vectorizer.json", {key: entry["state"] for key, entry in text.items()})
     settings = FitSettings(epochs=config.epochs, metric="val_loss", patience=config.patience, seed=config.seed,
                            device=config.device, restore_best_weights=config.patience is not None)
     outcome = train_config(configuration, data, settings, seed=config.seed, backup_dir=run / "backup",

@@ -355,6 +355,9 @@ def _least_sure(run: RunData) -> str:
             where = {int(i): str(p) for i, p in zip(arrays["sample_index"], arrays["sample_path"])}
             header, rows = header + ["file"], [row + [_e(where.get(int(i), ""))] for i, row in zip(order, rows)]
         return f"<p>{intro} Wrong predictions in red.</p>" + _img(png, "least-sure examples") + _table(header, rows)
+    if features is not None and features.dtype.kind == "U":  # texts: the start of each
+        header, rows = header + ["text"], [row + [_e(str(features[k])[:200])] for k, row in enumerate(rows)]
+        return f"<p>{intro}</p>" + _table(header, rows, numeric={0, 3, 4})
     if features is not None:
         columns = list((run.dataset or {}).get("feature_names") or [])
         columns += [f"x{j}" for j in range(len(columns), features.shape[1])]

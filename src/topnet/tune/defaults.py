@@ -6,7 +6,8 @@ learning rate (log scale) and schedule, weight decay, batch size and augmentatio
 choice, not a default: they hurt on digits). Vectors and tables: MLPs (Wide & Deep too for
 CSV tables), where SELU means a self-normalising net: ``selu_mlp`` with LeCun initialisation,
 AlphaDropout and no batch norm. Signals and sequences (``(channels, length)`` samples such as
-MNIST-1D): 1-D convnets, recurrent nets (GRU / LSTM, bidirectional) and MLPs.
+MNIST-1D): 1-D convnets, recurrent nets (GRU / LSTM, bidirectional) and MLPs. Text (token
+ids): embedding + 1-D convolutions, embedding + GRU / LSTM, and a small transformer encoder.
 
 Example:
     >>> space = image_space()
@@ -27,11 +28,12 @@ from topnet.errors import unknown_name
 from topnet.tune.portfolio import default_portfolio
 from topnet.tune.space import Categorical, Fixed, Float, Int, Rule, SearchSpace
 
-__all__ = ["image_space", "vector_space", "signal_space", "default_space", "space_kind", "training_params"]
+__all__ = ["image_space", "vector_space", "signal_space", "text_space", "default_space", "space_kind", "training_params"]
 
 IMAGE_FAMILIES = ("small_convnet", "convnet", "separable_convnet", "resnet")
 SIGNAL_FAMILIES = ("conv1d_net", "rnn_net", "mlp")
-SPACE_KINDS = ("images", "signals", "vectors", "tabular")
+TEXT_FAMILIES = ("text_cnn", "text_rnn", "text_transformer")
+SPACE_KINDS = ("images", "signals", "text", "vectors", "tabular")
 _ACTIVATIONS = ("relu", "elu", "gelu", "selu")
 _SELF_NORMALISING = {"batch_norm": False, "initializer": "lecun_normal"}
 
@@ -144,6 +146,32 @@ def signal_space(families: tuple[str, ...] = SIGNAL_FAMILIES, length: int | None
                        default_portfolio("signals"))
 
 
+def text_space(families: tuple[str, ...] = TEXT_FAMILIES) -> SearchSpace:
+    """The default space for text (token ids from a `topnet.data.TextVectorizer`).
+
+    ``text_cnn``: parallel 1-D convolutions of ``width`` filters with ``depth`` kernel sizes
+    (3; 3 and 5; 3, 5 and 7) and global max pooling; ``text_rnn``: an LSTM or GRU of ``width``
+    units, ``depth`` layers, bidirectional or not; ``text_transformer``: ``depth`` encoder
+    layers with a feed-forward width of ``2 * width``. Each embeds tokens in ``model.embed_dim``
+    dimensions. The baseline is a ``text_cnn`` (fast on a CPU, strong on classification).
+    """
+    params = {
+        "family": Categorical(list(families)),
+        "depth": Int(1, 3, when={"family": "text_cnn"}),
+        "model.num_layers": Int(1, 2, when={"family": ["text_rnn", "text_transformer"]}),
+        "width": Categorical([32, 64, 128]),
+        "model.embed_dim": Categorical([32, 64, 128]),
+        "model.cell": Categorical(["gru", "lstm"], when={"family": "text_rnn"}),
+        "model.bidirectional": Categorical([True, False], when={"family": "text_rnn"}),
+        "dropout": Float(0.0, 0.5),
+        **training_params(),
+    }
+    baseline = {"family": "text_cnn", "depth": 2, "width": 128, "model.embed_dim": 64, "dropout": 0.3,
+                **_TRAINING_BASELINE}
+    return SearchSpace(params, (), {k: v for k, v in baseline.items() if k in params and _allowed(params[k], v)},
+                       default_portfolio("text"))
+
+
 def space_kind(train: Any) -> str:
     """``"images"``, ``"signals"`` (``(channels, length)`` samples), ``"vectors"`` or ``"tabular"``:
     which default space suits a training split (a `Dataset`).
@@ -175,6 +203,8 @@ def default_space(data: Splits | str) -> SearchSpace:
         return image_space()
     if kind == "signals":
         return signal_space(length=length)
+    if kind == "text":
+        return text_space()
     if kind in ("vectors", "tabular"):
         return vector_space(wide_and_deep=kind == "tabular")
     raise unknown_name("data kind", kind, SPACE_KINDS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # importing the builder modules registers the built-in builders
 from topnet.nn.models import (basic, convnets, inception, presets, resnet, selu,  # noqa: F401
-                              sequence, wide_and_deep, xception)
+                              sequence, text, wide_and_deep, xception)
 from topnet.nn.models.registry import MODELS, config_of, create_model, list_models, register_model
 from topnet.nn.models.registry import _CONFIGS  # noqa: F401  topnet.nn.transfer records a clone's config here
 
