@@ -63,6 +63,14 @@ def test_flat_features_one_hot_a_table():
     assert member.predict(data.x).shape == (8, 2)
 
 
+def test_design_matrix_leaves_a_tables_text_ids_to_the_networks():
+    x = {"numeric": np.array([[0.5], [1.5]]), "categorical": np.array([[2], [0]]),
+         "text": np.array([[5, 9, 0], [7, 0, 0]])}
+    assert design_matrix(x, [3]).tolist() == [[0.5, 2.0], [1.5, 0.0]]  # as without "text"
+    with pytest.raises(Exception, match="'numeric' and/or 'categorical'"):
+        design_matrix({"text": x["text"]})  # a text-only table is run as text, not through here
+
+
 def test_predictions_are_cached_per_split_and_dataset():
     calls = []
 

@@ -20,9 +20,10 @@ from topnet.errors import format_message
 
 __all__ = ["DATA_HELP", "add_data_arguments", "data_settings", "parse_assignments"]
 
-DATA_HELP = ("fashion-mnist (default), mnist, cifar10, cifar100, mnist1d; a folder of images with one subfolder per "
-             "class (JPEG, PNG, WebP, BMP, GIF, TIFF); an image manifest (.csv/.parquet with path and label "
-             "columns); a table (.csv, .tsv, .parquet with --target); or a .npz file")
+DATA_HELP = ("fashion-mnist (default), mnist, cifar10, cifar100, mnist1d, imdb-reviews, rotten-tomatoes; a folder "
+             "of images with one subfolder per class (JPEG, PNG, WebP, BMP, GIF, TIFF); a folder of .txt files "
+             "with one subfolder per class; an image manifest (.csv/.parquet with path and label columns); a "
+             "table (.csv, .tsv, .parquet with --target; free-text columns are read as text); or a .npz file")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:

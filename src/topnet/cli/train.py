@@ -28,7 +28,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_data_arguments(train, "fashion-mnist")
     train.add_argument("--model", default="auto", help="model builder name (see `topnet models`); auto: "
-                       "small_convnet for images, mlp otherwise")
+                       "small_convnet for images, text_cnn for text, wide_and_deep for a table with text columns, "
+                       "mlp otherwise")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--optimizer", default="adam", help="sgd, adagrad, adadelta, rmsprop, adam, adamax, nadam, adamw")

@@ -5,7 +5,9 @@ Images ``(N, C, H, W)`` become flattened pixels ``(N, C*H*W)``. Tables read from
 then the categorical ones, either as their integer codes (LightGBM splits on them natively when
 told their column indices) or one-hot encoded with each column's vocabulary size (linear
 models). Codes outside a column's vocabulary (a category not seen when fitting) become code 0,
-the ``"<missing>"`` entry of topnet's vocabularies.
+the ``"<missing>"`` entry of topnet's vocabularies. A table's ``"text"`` input (token ids) is left
+out, as `topnet.data.flatten_tabular` leaves it out: the networks read it (``wide_and_deep``'s
+text tower, the text families), and a text-only table is run as text, with a TF-IDF member.
 
 Example:
     >>> x = {"numeric": np.array([[0.5], [1.5]]), "categorical": np.array([[2], [0]])}
@@ -29,6 +31,7 @@ from topnet.errors import DataError, format_message
 __all__ = ["design_matrix", "categorical_sizes", "categorical_columns"]
 
 _TABLE_KEYS = {"numeric", "categorical"}
+_LEFT_OUT = {"text"}  # token ids: for the networks
 
 
 def _numpy(value: Any) -> np.ndarray:
@@ -36,9 +39,9 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def _check_table(x: Mapping) -> None:
-    if not set(x) <= _TABLE_KEYS or not x:
+    if not set(x) <= _TABLE_KEYS | _LEFT_OUT or not set(x) & _TABLE_KEYS:
         raise DataError(format_message("x", f"a dict with keys {sorted(x)}", "an array, or a table dict with keys "
-                                       "'numeric' and/or 'categorical' (as read_csv gives)",
+                                       "'numeric' and/or 'categorical' (as read_csv gives; 'text' is left out)",
                                        "pass a network member for other multi-input data"))
 
 

@@ -31,8 +31,8 @@ class TrainConfig:
         target: the target column of a table (CSV, Parquet).
         image_size / image_fit / skip_bad: how a folder of images is read (as in ``topnet run``).
         model: a registered model builder (``topnet.nn.list_models()``); ``auto`` picks
-            ``small_convnet`` for images (channels, height, width), ``text_cnn`` for text and
-            ``mlp`` otherwise.
+            ``small_convnet`` for images (channels, height, width), ``text_cnn`` for text,
+            ``wide_and_deep`` for a table with text beside other columns and ``mlp`` otherwise.
         epochs / batch_size / optimizer / lr: as in ``topnet.fit``.
         valid / test: fractions held out; ``test`` only applies when the dataset has no test split.
         schedule: ``cosine`` (decay to 0 over all epochs, per step) or ``constant``.
@@ -86,7 +86,10 @@ def _configuration(config: TrainConfig, train: Any) -> dict[str, Any]:
     """The run's model and training as a configuration (`topnet.configs.builders`); ``train``
     (the training split) picks the model for ``auto``."""
     kind = data_kind(train)
-    family = config.model if config.model != "auto" else {"images": "small_convnet", "text": "text_cnn"}.get(kind, "mlp")
+    if kind == "tabular" and "text" in train.x:  # mlp would see only the other columns
+        kind = "tabular_text"
+    automatic = {"images": "small_convnet", "text": "text_cnn", "tabular_text": "wide_and_deep"}
+    family = config.model if config.model != "auto" else automatic.get(kind, "mlp")
     if family not in list_models():
         raise unknown_name("model", family, list_models())
     configuration = {"family": family, "optimizer": config.optimizer, "schedule": config.schedule,
