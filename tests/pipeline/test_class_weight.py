@@ -167,3 +167,11 @@ def test_a_balanced_run_trains_its_networks_with_the_weights(tmp_path, table_csv
     stored = FitSettings.from_dict(json.loads(study.user_attrs[ATTR_FIT]))
     assert stored.class_weight is not None and sorted(stored.class_weight) == [0, 1, 2]
     assert (out / "metrics.json").exists()
+
+
+def test_balanced_on_a_regression_table_stops_right_after_the_data_loads(tmp_path, table_csv, quick_settings):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="class_weight: got 'balanced'; expected none for a regression target"):
+        run(RunConfig(data=str(table_csv(tmp_path / "table.csv", "regression")), out=str(out), target="target",
+                      class_weight="balanced", **quick_settings))
+    assert (out / "config.json").exists() and not (out / "lr_find.json").exists()  # before the range test

@@ -97,6 +97,7 @@ def _load_data(job: Run) -> None:
     job.say("loading the data")
     job.plan.start("data")
     job.data = prepare(job.config)
+    job.class_weight  # noqa: B018 -- computed now, so that a setting the target cannot take stops here
     if job.config.bagging and job.data.kind == "tabular":
         job.pool = pool_of(job.data)
     write_json(job.out / "dataset.json", job.data.info)
