@@ -63,7 +63,7 @@ def run_seed(seed: int, recipes: list[str], out: Path) -> None:
         changes, augment, epochs = RECIPES[name]
         settings = FitSettings(epochs=epochs, metric="val_accuracy", precision="auto", channels_last=True, seed=seed)
         started = time.perf_counter()
-        outcome = train_config({**BASELINE, **changes, "augment": augment}, TrialData(data.search_splits), settings, seed=seed)
+        outcome = train_config({**BASELINE, **changes, "augment": augment}, TrialData(data.splits), settings, seed=seed)
         seconds = time.perf_counter() - started
         plain, tta = (_probabilities(outcome.model, test.x, flip=f) for f in (False, True))
         np.savez_compressed(out / f"{name}-s{seed}.npz", plain=plain, tta=tta, y=np.asarray(test.y))

@@ -94,7 +94,7 @@ def _probe_data(rows):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(rows, 5)).astype(np.float32), rng.integers(0, 3, rows)
     train, valid = Dataset(x=x, y=y), Dataset(x=x[:50], y=y[:50])
-    return SimpleNamespace(search_splits=Splits(train=train, valid=valid))
+    return SimpleNamespace(splits=Splits(train=train, valid=valid))
 
 
 def test_probe_times_steps_after_the_warm_up_and_scales_them_to_a_full_epoch():

@@ -40,7 +40,7 @@ def _make_run(directory, data, *, target=None, families=(), lightgbm=False):
     directory.mkdir()
     (directory / "dataset.json").write_text(json.dumps(data.info))
     (directory / "standardizer.json").write_text(json.dumps(data.standardizers))
-    trial, models, records = TrialData(data.search_splits), {}, {}
+    trial, models, records = TrialData(data.splits), {}, {}
     for index, (family, options) in enumerate(families):
         torch.manual_seed(index)
         name = f"{index:02d}-{family}"
@@ -49,7 +49,7 @@ def _make_run(directory, data, *, target=None, families=(), lightgbm=False):
     members = network_members(models, records, data, "cpu")
     if lightgbm:
         members.append(LightGBMMember(task=data.task, num_boost_round=5, params={"min_data_in_leaf": 3}))
-    ensemble = Ensemble(members, combiner="uniform", temperature=data.task == "classification").fit(data.search_splits)
+    ensemble = Ensemble(members, combiner="uniform", temperature=data.task == "classification").fit(data.splits)
     ensemble.save(directory / "ensemble")
     return dataclasses.replace(data.splits, test=data.test.open()), ensemble  # the run's sealed test, read here
 

@@ -23,7 +23,7 @@ def _data(rows=600, seed=0):
     x = (centres[y] + rng.normal(size=(rows, 8))).astype(np.float32)
     part = lambda lo, hi: Dataset(x=x[lo:hi], y=y[lo:hi])  # noqa: E731
     splits = Splits(train=part(0, 400), valid=part(400, 500), blend=part(500, 600))
-    return SimpleNamespace(search_splits=splits, splits=splits, task="classification", info={"class_names": None})
+    return SimpleNamespace(splits=splits, task="classification", info={"class_names": None})
 
 
 CONFIG = {"family": "mlp", "depth": 1, "width": 16, "optimizer": "adam", "lr": 0.01, "schedule": "constant",
@@ -32,7 +32,7 @@ CONFIG = {"family": "mlp", "depth": 1, "width": 16, "optimizer": "adam", "lr": 0
 
 def _trial(run, data, config, epochs, number=0):
     """A search trial's checkpoint, as `CheckpointKeeper` leaves it: ``run/search/trials/N``."""
-    outcome = train_config(config, TrialData(data.search_splits), FitSettings(epochs=epochs, device="cpu"), seed=1)
+    outcome = train_config(config, TrialData(data.splits), FitSettings(epochs=epochs, device="cpu"), seed=1)
     save_model(outcome.model, run / "search" / "trials" / str(number),
                metadata={"trial": number, "value": outcome.value, "config": config})
     return outcome.value
@@ -46,7 +46,7 @@ def _retrain(run, data, config, epochs, trial_value, patience=6):
 
 
 def _valid_accuracy(model, data):
-    return evaluate(model, data.search_splits.valid, metrics=["accuracy"], device="cpu")["accuracy"]
+    return evaluate(model, data.splits.valid, metrics=["accuracy"], device="cpu")["accuracy"]
 
 
 def test_a_retrained_model_worse_than_its_trial_gives_way_to_the_trial_s_weights(tmp_path):

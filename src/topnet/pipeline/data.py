@@ -49,11 +49,6 @@ class RunSplits:
     text_vectorizers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
-    def search_splits(self) -> Splits:
-        """The splits without test: everything before the final evaluation sees only these."""
-        return self.splits
-
-    @property
     def on_disk(self) -> bool:
         """Whether the training inputs stay on disk (a memory map: larger than a quarter of memory)."""
         return isinstance(self.splits.train.x, np.memmap)
@@ -67,7 +62,7 @@ class RunSplits:
         """The splits a search trains on, as loaded here (``train_samples`` random train rows, or
         all), with the `DataSpec` that loads the same rows on a worker's machine."""
         spec = data_spec(config, train_samples)
-        return Prepared(take_train_samples(self.search_splits, spec), spec, self.standardizers)
+        return Prepared(take_train_samples(self.splits, spec), spec, self.standardizers)
 
 
 def data_spec(config: RunConfig, train_samples: int | None = None) -> DataSpec:

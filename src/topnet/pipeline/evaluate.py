@@ -50,7 +50,7 @@ def fit_ensemble(members: list[Any], data: RunSplits, seed: int, blend: Any = No
     classification when blend has at least ``MIN_TEMPERATURE_ROWS`` rows. ``blend``: the rows
     to fit on instead of the blend split (a bagged run's pool, where the members give
     out-of-fold predictions)."""
-    splits = data.search_splits if blend is None else Splits(train=blend, blend=blend)
+    splits = data.splits if blend is None else Splits(train=blend, blend=blend)
     temperature = data.task == "classification" and len(splits.blend) >= MIN_TEMPERATURE_ROWS
     return Ensemble(members, combiner="auto", temperature=temperature, seed=seed).fit(splits)
 

@@ -101,14 +101,14 @@ def probe_epoch_seconds(config: dict[str, Any], data: RunSplits, settings: FitSe
     The search's trials, scaled from a subset of rows, overestimate a full epoch; a probe of the
     real thing plans the retraining closer to its time (docs/measured-defaults.md).
     """
-    train = data.search_splits.train
+    train = data.splits.train
     batch_size = int(config.get("batch_size", 32))
     steps = math.ceil(len(train) / batch_size)
     if steps < warm + 2:
         return None
     rows = min(len(train), max(batches, warm + 2) * batch_size)
     picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:rows].sort().values
-    probe = Splits(train=train.take(picked.numpy()), valid=data.search_splits.valid)
+    probe = Splits(train=train.take(picked.numpy()), valid=data.splits.valid)
     timer = StepTimer(warm, clock=clock)
     settings = dataclasses.replace(settings, epochs=1, patience=None, subset_epochs=0)
     train_config(config, TrialData(probe), settings, seed=seed, callbacks=[timer])
@@ -149,7 +149,7 @@ def retrain(plan: RetrainPlan, data: RunSplits, run: Path, settings: FitSettings
     settings = dataclasses.replace(settings, epochs=plan.epochs, seed=plan.seed,
                                    patience=retrain_patience(plan.config, patience))
     callbacks = [deadline, EpochProgress(label, metric, deadline, verbose), *_callbacks(run, plan, tensorboard)]
-    outcome = train_config(plan.config, TrialData(data.search_splits), settings, seed=plan.seed, callbacks=callbacks)
+    outcome = train_config(plan.config, TrialData(data.splits), settings, seed=plan.seed, callbacks=callbacks)
     model, value = outcome.model, outcome.value
     fallback = _trial_fallback(run, plan, value, metric)
     if fallback is not None:

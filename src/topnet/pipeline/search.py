@@ -69,7 +69,7 @@ def find_learning_rate(space: SearchSpace, data: RunSplits, config: RunConfig, s
     or as many (30 to 300) as fit in ``seconds`` at the speed a 10-step probe measures (after a 10-step warm-up); ``lr_find.json``'s document, or
     None when fewer than 30 steps fit (a sweep that short says nothing)."""
     baseline = complete_config(dict(space.baseline or {"family": "mlp"}))
-    splits = data.search_splits
+    splits = data.splits
     if isinstance(splits.train.x, dict) and baseline["family"] != "wide_and_deep":
         from topnet.data import flatten_tabular
 
