@@ -72,3 +72,28 @@ def test_a_study_keeps_its_direction(blobs, small_space, tmp_path):
     tune(small_space(), blobs, num_trials=1, max_trials=0, out=tmp_path, verbose=0)
     with pytest.raises(ValueError, match="direction"):
         tune(small_space(), blobs, num_trials=1, max_trials=0, out=tmp_path, metric="val_loss", verbose=0)
+
+
+def test_opening_a_study_logs_no_info_line_and_restores_optunas_verbosity(tmp_path):
+    import logging
+
+    from topnet.tune.study import open_study
+
+    records = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler, logger = Collect(), logging.getLogger("optuna")
+    logger.addHandler(handler)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        study = open_study(make_storage(f"sqlite:///{tmp_path / 's.db'}"), "quiet", sampler=make_sampler("random"),
+                           pruner=make_pruner("none"), direction="maximize", attrs={"topnet.space": "{}"})
+        assert study.study_name == "quiet" and optuna.logging.get_verbosity() == optuna.logging.INFO
+        optuna.create_study()  # Optuna's own call still logs, so the handler does see INFO lines
+        assert not any("quiet" in message for message in records) and any("study created" in m for m in records)
+    finally:
+        logger.removeHandler(handler)
+        optuna.logging.set_verbosity(optuna.logging.INFO)

@@ -19,7 +19,7 @@ import torch
 from topnet.callbacks.deadline import Deadline
 from topnet.errors import TopnetError
 from topnet.tune._optuna import import_optuna
-from topnet.tune.study import finished_count
+from topnet.tune.study import finished_count, quiet_logs
 
 __all__ = ["run_trials", "MAX_CONSECUTIVE_FAILURES"]
 
@@ -99,16 +99,11 @@ def run_trials(study: Any, objective: Any, *, num_trials: int | None = None, max
     optuna = import_optuna()
     deadline = deadline or Deadline(None)
     progress = _Progress(num_trials, max_trials, deadline, verbose)
-    verbosity = optuna.logging.get_verbosity()
     if not progress.done(study):
-        try:  # this module prints one line per trial; Optuna's own INFO lines would repeat them
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.optimize(_RecordErrors(objective), timeout=deadline.remaining(), callbacks=[progress],
-                               catch=_CAUGHT, gc_after_trial=False)
-        finally:
-            optuna.logging.set_verbosity(verbosity)
+        with quiet_logs(), warnings.catch_warnings():  # one line per trial is ours; Optuna's would repeat them
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(_RecordErrors(objective), timeout=deadline.remaining(), callbacks=[progress],
+                           catch=_CAUGHT, gc_after_trial=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # crashed trials of other processes, before the summary

@@ -40,6 +40,19 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Optuna's INFO lines off (its verbosity restored after): topnet prints its own line per
+    trial, and "A new study created" is noise in a run's output."""
+    optuna = import_optuna()
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def make_sampler(name: Any = "tpe", seed: int | None = 0) -> Any:
     """An Optuna sampler by name: ``random``, ``tpe`` (default), ``gp``, ``cmaes``, ``nsga2``.
 
@@ -212,8 +225,9 @@ def open_study(storage: Any, study_name: str, *, sampler: Any, pruner: Any, dire
         ValueError: the study exists with another search space or direction.
     """
     optuna = import_optuna()
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
-                                direction=direction, load_if_exists=True)
+    with quiet_logs():
+        study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
+                                    direction=direction, load_if_exists=True)
     existing = study.user_attrs
     if ATTR_SPACE not in existing:
         for key, value in attrs.items():
