@@ -255,7 +255,7 @@ def test_unreadable_files_are_named_or_skipped(tmp_path, name, write):
     ({"cat": 2}, "only one class.*at least two"),
     ({"": 3}, "directly in the folder and no class subfolders.*topnet predict"),
     ({"cat": 2, "dog": 0}, "only one class"),
-    ({}, "no images"),
+    ({}, r"no images and no .txt files.*or for text one subfolder per class of .txt files"),
 ])
 def test_layouts_without_two_classes_explain_the_layout(tmp_path, layout, match):
     root = tmp_path / "photos"

@@ -152,8 +152,10 @@ def _layout_error(root: Path, classes: dict, loose: int) -> None:
         found = f"{loose} image(s) directly in the folder and no class subfolders"
     elif classes:
         found = f"only one class with images ({next(iter(classes))!r})"
-    else:
-        found = "no images"
+    else:  # neither images nor .txt files (`is_text_folder` sends those to read_text_folder)
+        found = "no images and no .txt files"
+        raise DataError(f"{root}: found {found}; expected {LAYOUT}, or for text one subfolder per class of .txt "
+                        f"files (e.g. reviews/neg/1.txt, reviews/pos/2.txt)")
     raise DataError(f"{root}: found {found}; expected {LAYOUT}; {PREDICT}")
 
 
