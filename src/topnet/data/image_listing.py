@@ -147,16 +147,18 @@ def folder_listing(root: Path) -> Listing:
     return listing
 
 
+TEXT_LAYOUT = ", or for text one subfolder per class of .txt files (e.g. reviews/neg/1.txt, reviews/pos/2.txt)"
+
+
 def _layout_error(root: Path, classes: dict, loose: int) -> None:
+    after = f"; {PREDICT}"
     if loose and not classes:
         found = f"{loose} image(s) directly in the folder and no class subfolders"
     elif classes:
         found = f"only one class with images ({next(iter(classes))!r})"
     else:  # neither images nor .txt files (`is_text_folder` sends those to read_text_folder)
-        found = "no images and no .txt files"
-        raise DataError(f"{root}: found {found}; expected {LAYOUT}, or for text one subfolder per class of .txt "
-                        f"files (e.g. reviews/neg/1.txt, reviews/pos/2.txt)")
-    raise DataError(f"{root}: found {found}; expected {LAYOUT}; {PREDICT}")
+        found, after = "no images and no .txt files", TEXT_LAYOUT
+    raise DataError(f"{root}: found {found}; expected {LAYOUT}{after}")
 
 
 def read_table(path: Path, columns: list[str], required: list[str], text: tuple[str, ...] = ()) -> dict[str, list]:

@@ -86,9 +86,8 @@ def _configuration(config: TrainConfig, train: Any) -> dict[str, Any]:
     """The run's model and training as a configuration (`topnet.configs.builders`); ``train``
     (the training split) picks the model for ``auto``."""
     kind = data_kind(train)
-    if kind == "tabular" and "text" in train.x:  # mlp would see only the other columns
-        kind = "tabular_text"
-    automatic = {"images": "small_convnet", "text": "text_cnn", "tabular_text": "wide_and_deep"}
+    automatic = {"images": "small_convnet", "text": "text_cnn",
+                 "tabular": "wide_and_deep" if kind == "tabular" and "text" in train.x else "mlp"}  # mlp: no text
     family = config.model if config.model != "auto" else automatic.get(kind, "mlp")
     if family not in list_models():
         raise unknown_name("model", family, list_models())
