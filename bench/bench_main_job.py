@@ -26,6 +26,19 @@ topnet's test accuracies, saying so.
 
     python bench/bench_main_job.py                                  # the measurement (about 1 h 50 min on 2 quiet cores)
     python bench/bench_main_job.py --budgets 60s --tabular-budget 60s --out /tmp/b6   # smoke test
+
+B11, ``--tables`` (issue 21): seven public tables (`bench_tables.TABLES`: binary, several classes,
+imbalanced, categoricals and missing values, regression), each split 75/25 per seed (stratified
+for classes); on the same split, ``topnet run`` (``--set`` settings added), AutoGluon
+(``--presets``) and LightGBM with its defaults (100 trees, pandas categoricals), each budget of
+``--table-budgets`` and each seed of ``--seeds``. With ``--jobs 2`` topnet and AutoGluon run side
+by side, each with ``--threads`` threads (1 on the project's 2-core VM), and LightGBM after them.
+Every result is appended to ``OUT/<time>/tables.jsonl`` as it comes; the summary gives, per table
+and budget, each system's median test error [min-max] over the seeds, the ratio topnet /
+AutoGluon of the median errors and its median over the tables (issue 21 asks <= 1.0), and
+whether topnet's median is within LightGBM-defaults' median plus its spread over the seeds.
+
+    python bench/bench_main_job.py --tables --table-budgets 1m,5m --seeds 0,1,2 --jobs 2 --threads 1
 """
 from __future__ import annotations
 
@@ -42,7 +55,10 @@ import numpy as np
 import torch
 
 from _side_venv import ensure_venv, machine_line, run_script
-from topnet.pipeline import RunConfig, predict_run, run
+from bench_tables import TABLES as TABLES_B11
+from bench_tables import ensure_packages, lightgbm_defaults, load_table, sklearn_table, split_table
+from topnet.cli.arguments import parse_assignments
+from topnet.pipeline import RunConfig, predict_run, resolve_config, run
 from topnet.pipeline.predict import class_columns
 
 TABULAR = {"breast_cancer": "classification", "wine": "classification", "digits": "classification",
@@ -62,7 +78,23 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--data-path", default=None, help="folder of the Fashion-MNIST files (default: the usual places)")
     parser.add_argument("--out", default="runs/bench_main_job", help="run directories go to OUT/<UTC time>/")
     parser.add_argument("--verbose", type=int, default=1, help="topnet run's phase lines (0: none)")
+    parser.add_argument("--tables", action="store_true", help="B11: the seven tables against AutoGluon and LightGBM "
+                        "(no Fashion-MNIST)")
+    parser.add_argument("--table-names", default=",".join(TABLES_B11), help="B11's tables, comma-separated")
+    parser.add_argument("--table-budgets", default="1m,5m", help="B11's budgets, comma-separated")
+    parser.add_argument("--seeds", default="0,1,2", help="B11's seeds (each its own split), comma-separated")
+    parser.add_argument("--jobs", type=int, default=1, choices=(1, 2),
+                        help="B11: 2 runs topnet and AutoGluon side by side (each with --threads threads)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a topnet run setting for B11's runs, e.g. --set bagging=5 (repeatable)")
     args = parser.parse_args()
+    args.settings = parse_assignments(args.set)
+    args.table_names = [t.strip() for t in args.table_names.split(",") if t.strip()]
+    args.table_budgets = [b.strip() for b in args.table_budgets.split(",") if b.strip()]
+    args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if sorted(set(args.table_names) - set(TABLES_B11)):
+        parser.error(f"--table-names: got {sorted(set(args.table_names) - set(TABLES_B11))}; "
+                     f"expected names from {list(TABLES_B11)}")
     args.budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     args.tabular = [t.strip() for t in args.tabular.split(",") if t.strip()]
     unknown = sorted(set(args.tabular) - set(TABULAR))
@@ -82,25 +114,21 @@ def run_fashion(budget: str, out: Path, args: argparse.Namespace) -> dict:
             "elapsed_s": metrics["elapsed_s"], "wall_s": time.perf_counter() - started, "out": config.out}
 
 
-def write_tabular(name: str, folder: Path, seed: int) -> dict:
-    """The dataset as train.csv, test.csv (with the target) and test_x.csv (without); its test targets."""
-    import sklearn.datasets
-    from sklearn.model_selection import train_test_split
-
-    bunch = getattr(sklearn.datasets, f"load_{name}")(as_frame=True)
-    frame = bunch.frame.rename(columns={bunch.target.name: "target"}) if bunch.target.name != "target" else bunch.frame
-    task = TABULAR[name]
-    if task == "classification":  # class names, so both systems read a classification target
-        names = getattr(bunch, "target_names", None)
-        frame["target"] = [str(names[int(v)]) if names is not None else f"class_{int(v)}" for v in frame["target"]]
-    train, test = train_test_split(frame, test_size=0.25, random_state=seed,
-                                   stratify=frame["target"] if task == "classification" else None)
+def write_frames(name: str, task: str, train, test, folder: Path) -> dict:
+    """``train`` and ``test`` as train.csv, test.csv (with the target) and test_x.csv (without)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {key: folder / f"{key}.csv" for key in ("train", "test", "test_x")}
     train.to_csv(paths["train"], index=False)
     test.to_csv(paths["test"], index=False)
     test.drop(columns="target").to_csv(paths["test_x"], index=False)
     return {"name": name, "task": task, "paths": paths, "y_test": test["target"].to_numpy(), "rows": (len(train), len(test))}
+
+
+def write_tabular(name: str, folder: Path, seed: int) -> dict:
+    """The scikit-learn dataset as train.csv, test.csv (with the target) and test_x.csv (without); its test targets."""
+    task = TABULAR[name]
+    train, test = split_table(sklearn_table(name, task), task, seed)
+    return write_frames(name, task, train, test, folder)
 
 
 def scores(task: str, y_true: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None) -> dict:
@@ -110,15 +138,17 @@ def scores(task: str, y_true: np.ndarray, predicted: np.ndarray, probabilities: 
         return {"rmse": rmse, "error": rmse}
     accuracy = float(np.mean(predicted.astype(str) == y_true.astype(str)))
     result = {"accuracy": accuracy, "error": 1.0 - accuracy}
-    if probabilities is not None:
+    if probabilities is not None and len(probabilities):
         result["log_loss"] = float(-np.mean(np.log(np.clip(probabilities, 1e-15, 1.0))))
     return result
 
 
 def run_topnet_tabular(table: dict, budget: str, out: Path, args: argparse.Namespace) -> dict:
     """``topnet run`` on train.csv, then ``predict_run`` on the held-out rows."""
-    config = RunConfig(data=str(table["paths"]["train"]), target="target", budget=budget, seed=args.seed, device="cpu",
-                       out=str(out / f"{table['name']}-{budget}-topnet"), verbose=args.verbose)
+    config = resolve_config(overrides={
+        "data": str(table["paths"]["train"]), "target": "target", "budget": budget, "seed": table.get("seed", args.seed),
+        "device": "cpu", "out": str(out / f"{table['name']}-{budget}-topnet"), "verbose": args.verbose,
+        **getattr(args, "settings", {})})
     started = time.perf_counter()
     metrics = run(config)
     predictions = predict_run(config.out, str(table["paths"]["test_x"]), device="cpu")
@@ -198,9 +228,97 @@ def print_tables(fashion: list[dict], tabular: list[dict]) -> None:
             print(f"{row['table']:<24} {row['system']:<10} {figure:>13.4f} {loss:>9} {row['wall_s']:>8.0f}  {row['best_single']}")
 
 
+def run_lightgbm_defaults(table: dict, train, test, seed: int, threads: int) -> dict:
+    started = time.perf_counter()
+    record = lightgbm_defaults(train, test, table["task"], seed, threads)
+    result = scores(table["task"], table["y_test"], np.asarray(record["predicted"]), record.get("true_class_probability"))
+    wall = time.perf_counter() - started
+    return {**result, "elapsed_s": wall, "wall_s": wall, "best_single": "LGBM defaults"}
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def summarise_tables(rows: list[dict]) -> None:
+    """Per table and budget: each system's median [min-max] test error; the ratios."""
+    from collections import defaultdict
+
+    errors: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        errors[(row["table"], row["budget"])][row["system"]].append(row["error"])
+    print(f"\n{'table':<14} {'budget':<6} {'system':<10} {'test error median [min-max]':<30} seeds")
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for (table, budget_name), systems in errors.items():
+        for system, values in sorted(systems.items()):
+            mid, low, high = spread(values)
+            print(f"{table:<14} {budget_name:<6} {system:<10} {mid:.4f} [{low:.4f}-{high:.4f}]{'':<8} {len(values)}")
+        if "topnet" in systems and "autogluon" in systems:
+            ag = statistics.median(systems["autogluon"])
+            ratio = statistics.median(systems["topnet"]) / ag if ag else (1.0 if not statistics.median(systems["topnet"]) else math.inf)
+            ratios[budget_name].append(ratio)
+            print(f"{'':<14} {budget_name:<6} ratio topnet/AutoGluon {ratio:.3f}")
+        if "topnet" in systems and "lightgbm" in systems:
+            mid, low, high = spread(systems["lightgbm"])
+            gap = statistics.median(systems["topnet"]) - mid
+            print(f"{'':<14} {budget_name:<6} topnet - LightGBM-defaults {gap:+.4f} (LightGBM's spread {high - low:.4f}: "
+                  f"{'within' if gap <= high - low else 'WORSE by more than the spread'})")
+    for budget_name, values in ratios.items():
+        print(f"ratio of median test errors topnet/AutoGluon at {budget_name}, median over {len(values)} tables: "
+              f"{statistics.median(values):.3f} (issue 21 asks <= 1.0)")
+
+
+def main_tables(args: argparse.Namespace) -> None:
+    """B11: every table x budget x seed, topnet / AutoGluon / LightGBM defaults on the same split."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ensure_packages(args.table_names)
+    out = Path(args.out) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    autogluon, note = (None, "AutoGluon: not run (--no-autogluon)") if args.no_autogluon else autogluon_runner()
+    note = note if autogluon is not None or args.no_autogluon else f"AutoGluon: not installed ({note})"
+    print(machine_line("B11 tables", f"{note}; topnet settings {args.settings}; jobs {args.jobs}"))
+    print(f"# run directories: {out}", flush=True)
+    rows, log = [], out / "tables.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    for budget_name in args.table_budgets:
+        for seed in args.seeds:
+            for name in args.table_names:
+                task = TABLES_B11[name][0]
+                train, test = split_table(load_table(name), task, seed)
+                table = {**write_frames(name, task, train, test, out / "data" / f"{name}-s{seed}"), "seed": seed}
+                where = out / f"s{seed}"
+                results = {}
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    ag_future = None
+                    if autogluon is not None and args.jobs == 2:
+                        ag_future = pool.submit(autogluon, table, budget_name, where, args)
+                    for system, fit in [("topnet", run_topnet_tabular)] + (
+                            [("autogluon", None)] if autogluon is not None else []):
+                        try:
+                            if system == "autogluon":
+                                results[system] = ag_future.result() if ag_future else autogluon(table, budget_name, where, args)
+                            else:
+                                results[system] = fit(table, budget_name, where, args)
+                        except RuntimeError as error:
+                            print(f"{name} s{seed} {system}: failed ({error})", flush=True)
+                results["lightgbm"] = run_lightgbm_defaults(table, train, test, seed, args.threads)
+                for system, result in results.items():
+                    row = {"table": name, "budget": budget_name, "seed": seed, "system": system, "rows": table["rows"],
+                           **{k: v for k, v in result.items() if not isinstance(v, np.ndarray)}}
+                    rows.append(row)
+                    with open(log, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row, default=str) + "\n")
+                shown = ", ".join(f"{s} {r['error']:.4f} ({r['wall_s']:.0f}s)" for s, r in results.items())
+                print(f"{name} {budget_name} seed {seed}: test error {shown}", flush=True)
+    summarise_tables(rows)
+
+
 def main() -> None:
     args = parse()
     torch.set_num_threads(args.threads)
+    if args.tables:
+        main_tables(args)
+        return
     out = Path(args.out) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if args.no_autogluon or not args.tabular:
         autogluon, note = None, "AutoGluon: not run (--no-autogluon or no --tabular)"

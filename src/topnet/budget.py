@@ -33,7 +33,7 @@ from typing import Any
 from topnet.errors import format_message
 
 __all__ = ["Budget", "parse_budget", "parse_duration", "BudgetPlan", "PHASE_SHARES", "SHORT_PHASE_SHARES",
-           "PHASE_FLOORS", "phase_shares", "ensemble_floor", "mc_dropout_seconds", "mc_dropout_passes", "lr_find_seconds", "lr_find_steps",
+           "PHASE_FLOORS", "phase_shares", "BAGGED_PHASE_SHARES", "bagged_phase_shares", "ensemble_floor", "bagged_ensemble_floor", "mc_dropout_seconds", "mc_dropout_passes", "lr_find_seconds", "lr_find_steps",
            "search_trial_seconds", "trial_time_limit", "search_fidelity", "MARGIN", "PROBE_MARGIN",
            "epoch_seconds", "plan_epochs", "retrain_count", "replan_epochs", "fits_another"]
 
@@ -120,6 +120,9 @@ PHASE_SHARES = {"lr_find": 0.03, "search": 0.33, "retrain": 0.52, "lightgbm": 0.
 # rarely beat the baseline: the time does more as epochs of the retrained models.
 SHORT_BUDGET_S = 30 * 60
 SHORT_PHASE_SHARES = {"lr_find": 0.03, "search": 0.20, "retrain": 0.65, "lightgbm": 0.07, "ensemble": 0.05}
+# A bagged table (`topnet.pipeline.bagged`): the classic members (phase "lightgbm": LightGBM,
+# CatBoost, forests, k-NN, linear) are the strong ones on tables and get as much as the networks.
+BAGGED_PHASE_SHARES = {"lr_find": 0.03, "search": 0.12, "retrain": 0.40, "lightgbm": 0.38, "ensemble": 0.07}
 # Seconds the ensemble phase needs whatever the budget (predictions of every member, the
 # combiners, temperature scaling, the report's plots), until the retraining knows the members.
 PHASE_FLOORS = {"ensemble": 60.0}
@@ -135,6 +138,16 @@ def phase_shares(budget_s: float) -> dict[str, float]:
     return dict(SHORT_PHASE_SHARES if budget_s < SHORT_BUDGET_S else PHASE_SHARES)
 
 
+def bagged_phase_shares(budget_s: float) -> dict[str, float]:
+    """The phases' shares for a bagged table run (`BAGGED_PHASE_SHARES`, whatever the budget).
+
+    Example:
+        >>> bagged_phase_shares(60)["lightgbm"]
+        0.38
+    """
+    return dict(BAGGED_PHASE_SHARES)
+
+
 def ensemble_floor(members: int) -> float:
     """Seconds the ensemble phase needs with ``members`` members (fitted to measured runs; the
     MC dropout passes take half of what the phase gets and fit themselves into it).
@@ -144,6 +157,17 @@ def ensemble_floor(members: int) -> float:
         (30.0, 70.0)
     """
     return 15.0 + 5.0 * max(members, 0)
+
+
+def bagged_ensemble_floor(members: int, rows: int) -> float:
+    """Seconds the ensemble phase of a bagged table run needs: its members' predictions and
+    combiners scale with the pooled ``rows``; a small table's take seconds, not a minute.
+
+    Example:
+        >>> bagged_ensemble_floor(9, 400), bagged_ensemble_floor(9, 40_000)
+        (8.86, 44.5)
+    """
+    return round(4.0 + max(members, 0) * (0.5 + rows / 10_000), 3)
 
 
 class BudgetPlan:

@@ -87,3 +87,43 @@ def test_bad_settings_are_refused_with_the_value():
         BaggedMember(lambda name: LinearMember(name), inner_valid=0.7).fit(_pool())
     with pytest.raises(ValueError, match="factory"):
         BaggedMember(None).fit(_pool())
+
+
+def test_repeated_sets_deal_new_folds_and_never_leak():
+    pool = _pool(rows=60)
+    bagged = BaggedMember(lambda name: Memorizer(name), num_folds=4, seed=3, inner_valid=0.2, repeats=3).fit(pool)
+    assert bagged.sets_ == 3 and len(bagged.members_) == 12 and len(bagged.fold_sets_) == 3
+    assert not np.array_equal(bagged.fold_sets_[0], bagged.fold_sets_[1])  # each set deals its own folds
+    assert np.all(bagged.predict_split("blend", pool) == 0.5)  # the mean over sets of out-of-fold predictions only
+    for index, member in enumerate(bagged.members_):
+        folds = bagged.fold_sets_[index // 4]
+        held = set(np.flatnonzero(folds == index % 4).tolist())
+        assert held.isdisjoint(member.trained_ids_) and held.isdisjoint(member.stop_ids_)
+
+
+def test_the_out_of_fold_predictions_of_repeated_sets_are_their_mean():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(90, 3)).astype(np.float32)
+    pool = Dataset(x=x, y=(x[:, 0] - x[:, 2] > 0).astype(np.int64))
+    bagged = BaggedMember(lambda name: LinearMember(name), num_folds=3, seed=1, repeats=2).fit(pool)
+    by_hand = np.zeros((90, 2))
+    for index, member in enumerate(bagged.members_):
+        held = np.flatnonzero(bagged.fold_sets_[index // 3] == index % 3)
+        by_hand[held] += member.predict(x[held]) / 2
+    np.testing.assert_allclose(bagged.oof_, by_hand, rtol=1e-10)
+    np.testing.assert_allclose(bagged.predict(x[:5]), np.mean([m.predict(x[:5]) for m in bagged.members_], axis=0))
+
+
+def test_a_time_box_stops_the_repeats_when_another_set_would_not_fit():
+    import time
+
+    class Slow(LinearMember):
+        def fit(self, train, valid=None):
+            time.sleep(0.05)
+            return super().fit(train, valid)
+
+    bagged = BaggedMember(lambda name: Slow(name), num_folds=2, repeats=50, seconds=0.5).fit(_pool())
+    assert 2 <= bagged.sets_ < 50  # sets of ~0.1 s: several fit in 0.5 s, not fifty
+    assert bagged.seconds_ <= 0.5 * 1.5
+    with pytest.raises(ValueError, match="repeats"):
+        BaggedMember(lambda name: LinearMember(name), repeats=0).fit(_pool())

@@ -12,6 +12,12 @@ the held-out fold; that leaks its labels into the iteration count). ``predict_sp
 very dataset the member was fitted on returns the OOF predictions, so an `Ensemble` fitted on
 ``Splits(blend=that dataset)`` fits its combiner on them.
 
+Repeated bagging (AutoGluon's ``num_bag_sets``): with ``repeats`` > 1 and a time box
+(``seconds``), the member deals the rows into new folds (another seed) and trains another k
+models while one more set is expected to fit; each row's OOF prediction is then the mean over
+the sets of predictions from models that never saw it, and new rows get the mean of all k × r
+models. On a small table this spends the time a run has left on variance, where it pays.
+
 Example:
     >>> import numpy as np
     >>> from topnet.data import Dataset
@@ -28,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import time
 
 import numpy as np
 
@@ -52,22 +60,31 @@ class BaggedMember(Member):
         seed: seeds the folds and the inner early-stopping slices.
         inner_valid: the fraction of each fold model's training rows held back for its early
             stopping (0: no validation set is passed to the fold models).
+        repeats: the most sets of k fold models (each set its own folds); more than one only
+            with ``seconds``.
+        seconds: the time box of ``fit``: another set starts only while the sets so far say it
+            ends within it (None: exactly ``repeats`` sets).
 
     Attributes:
-        members_: the k fitted fold members.
-        fold_ids_: each training row's fold.
-        oof_: the out-of-fold predictions of the training rows, ``(rows, classes)`` or ``(rows,)``.
+        members_: the fitted fold members, k per set, set after set.
+        fold_ids_: each training row's fold in the first set; ``fold_sets_``: the folds of every set.
+        oof_: the out-of-fold predictions of the training rows, ``(rows, classes)`` or ``(rows,)``
+            (the mean over the sets).
+        sets_: how many sets were trained; seconds_: how long ``fit`` took.
     """
 
     kind = "bagged"
 
     def __init__(self, factory: Callable[[str], Member] | None, name: str = "bagged", task: str = "classification",
-                 *, num_folds: int = 5, seed: int = 0, inner_valid: float = 0.1):
+                 *, num_folds: int = 5, seed: int = 0, inner_valid: float = 0.1, repeats: int = 1,
+                 seconds: float | None = None):
         super().__init__(name, task)
         self.factory = factory
         self.num_folds = num_folds
         self.seed = seed
         self.inner_valid = inner_valid
+        self.repeats = repeats
+        self.seconds = seconds
 
     @property
     def is_fitted(self) -> bool:
@@ -79,7 +96,7 @@ class BaggedMember(Member):
         ``valid`` is not used: every fold member stops early on a slice of its own training rows.
 
         Raises:
-            ValueError: no factory, a bad ``num_folds`` or ``inner_valid``.
+            ValueError: no factory, a bad ``num_folds``, ``inner_valid`` or ``repeats``.
         """
         self._check()
         if self.factory is None:
@@ -87,23 +104,41 @@ class BaggedMember(Member):
                                             "a loaded BaggedMember predicts; build a new one to fit"))
         if not 0 <= self.inner_valid < 0.5:
             raise ValueError(format_message("inner_valid", self.inner_valid, "a fraction in [0, 0.5)"))
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise ValueError(format_message("repeats", self.repeats, "a positive int (sets of k fold models)"))
+        started = time.monotonic()
         y = np.asarray(train.y)
-        self.fold_ids_ = fold_ids(y, self.num_folds, seed=self.seed, stratify=self.task == "classification",
-                                  what="training rows")
-        self.members_, oof = [], None
-        for fold in range(int(self.fold_ids_.max()) + 1):
-            held = np.flatnonzero(self.fold_ids_ == fold)
-            fit_rows, stop_rows = self._inner_split(np.flatnonzero(self.fold_ids_ != fold), fold)
-            member = self.factory(f"{self.name}-f{fold}")
+        self.members_, self.fold_sets_, total = [], [], None
+        while True:
+            repeat = len(self.fold_sets_)
+            folds = fold_ids(y, self.num_folds, seed=self.seed if repeat == 0 else derive_seed(self.seed, "set", repeat),
+                             stratify=self.task == "classification", what="training rows")
+            predicted = self._fit_set(train, folds, repeat)
+            total = predicted if total is None else total + predicted
+            self.fold_sets_.append(folds)
+            took = time.monotonic() - started
+            sets = len(self.fold_sets_)
+            if sets >= self.repeats or (self.seconds is not None and took / sets > self.seconds - took):
+                break
+        self.fold_ids_, self.sets_, self.seconds_ = self.fold_sets_[0], len(self.fold_sets_), round(took, 3)
+        self.oof_, self._fitted_on = total / len(self.fold_sets_), train
+        self.clear_cache()
+        return self
+
+    def _fit_set(self, train: Any, folds: np.ndarray, repeat: int) -> np.ndarray:
+        """One set of fold members (appended to ``members_``); the out-of-fold predictions it gives."""
+        oof = None
+        for fold in range(int(folds.max()) + 1):
+            held = np.flatnonzero(folds == fold)
+            fit_rows, stop_rows = self._inner_split(np.flatnonzero(folds != fold), fold + repeat * self.num_folds)
+            member = self.factory(f"{self.name}-f{fold}" if repeat == 0 else f"{self.name}-r{repeat}-f{fold}")
             member.fit(train.take(fit_rows), train.take(stop_rows) if len(stop_rows) else None)
             predicted = np.asarray(member.predict(train.take(held).x), dtype=np.float64)
             if oof is None:
-                oof = np.full((len(y),) + predicted.shape[1:], np.nan)
+                oof = np.full((len(folds),) + predicted.shape[1:], np.nan)
             oof[held] = predicted
             self.members_.append(member)
-        self.oof_, self._fitted_on = oof, train
-        self.clear_cache()
-        return self
+        return oof
 
     def _inner_split(self, rows: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
         """``rows`` split into (training rows, early-stopping rows) for fold ``fold``'s member."""
@@ -147,7 +182,8 @@ class BaggedMember(Member):
         self.__dict__.setdefault("_cache", {})[split] = (dataset, self.oof_[np.asarray(rows)])
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "num_folds": self.num_folds, "seed": self.seed, "inner_valid": self.inner_valid}
+        return {**super().config(), "num_folds": self.num_folds, "seed": self.seed, "inner_valid": self.inner_valid,
+                "repeats": self.repeats, "seconds": self.seconds, "sets": getattr(self, "sets_", None)}
 
     def save(self, directory: str | Path) -> dict[str, Any]:
         """Each fold member in ``fold-J/`` and the out-of-fold predictions; returns the JSON config."""
@@ -168,7 +204,9 @@ class BaggedMember(Member):
         """A saved bagged member (``load_member`` restores each fold member by its kind)."""
         directory = Path(directory)
         member = cls(None, config["name"], config["task"], num_folds=config.get("num_folds", 5),
-                     seed=config.get("seed", 0), inner_valid=config.get("inner_valid", 0.1))
+                     seed=config.get("seed", 0), inner_valid=config.get("inner_valid", 0.1),
+                     repeats=config.get("repeats", 1), seconds=config.get("seconds"))
+        member.sets_ = config.get("sets") or 1
         member.members_ = [load_member(directory / f"fold-{index}", fold, **options)
                            for index, fold in enumerate(config["folds"])]
         member.oof_ = np.load(directory / OOF_FILE, allow_pickle=False)

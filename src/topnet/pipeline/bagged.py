@@ -1,57 +1,98 @@
 """Bagged members for ``topnet run`` on a table: k-fold models and out-of-fold predictions.
 
-With ``bagging = k`` (k ≥ 2) a run on a table pools its train, valid and blend rows (test stays
-sealed) and makes every member a `topnet.ensemble.bagging.BaggedMember`: the chosen network
-configurations (each fold trained by `topnet.configs.train_config`) and LightGBM. Each row of
-the pool gets an out-of-fold (OOF) prediction from models that never trained on it; the
-ensemble's combiner and temperature are fitted on the OOF predictions of the whole pool, and
-models.json scores each member on the OOF predictions of the valid and blend rows (plus ``oof``
-over the pool). New rows (test, ``topnet predict``) get the mean of the k fold models.
+With ``bagging = k`` (k ≥ 2; ``auto``: 5 on a table of at most `AUTO_BAGGING_ROWS` rows) a run
+on a table pools its train, valid and blend rows (test stays sealed) and makes every member a
+`topnet.ensemble.bagging.BaggedMember`: the chosen network configurations (each fold trained by
+`topnet.configs.train_config`) and the classic members of `CLASSIC_KINDS` (LightGBM, CatBoost,
+extra trees, random forest, k-NN, a linear model, XGBoost; those whose library is installed).
+Each row of the pool gets an out-of-fold (OOF) prediction from models that never trained on
+it; the ensemble's combiner and temperature are fitted on the OOF predictions of the whole pool,
+and models.json scores each member on the OOF predictions of the valid and blend rows (plus
+``oof`` over the pool). New rows (test, ``topnet predict``) get the mean of the fold models.
+
+Each member gets a time box; one that finishes its k models early bags again on new folds
+(repeated bagging) while another set fits, up to `REPEATS` sets, so a small table's run spends
+its budget on variance rather than stopping after a few seconds.
 """
 from __future__ import annotations
 
 import dataclasses
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from topnet import budget
-from topnet.callbacks import Deadline
+from topnet.callbacks import CSVLogger, Deadline
 from topnet.configs import FitSettings, TrialData, train_config
 from topnet.data import Dataset, Splits, concatenate
 from topnet.ensemble import NetworkMember
+from topnet.ensemble._optional import available
 from topnet.ensemble.bagging import BaggedMember
-from topnet.ensemble.boosted import LightGBMMember
 from topnet.ensemble.features import categorical_sizes
 from topnet.pipeline.data import RunSplits
 from topnet.seeding import derive_seed
 
-__all__ = ["ConfigMember", "Pool", "pool_of", "bag_network", "bag_lightgbm"]
+__all__ = ["ConfigMember", "Pool", "pool_of", "bag_network", "bag_classic", "classic_kinds", "CLASSIC_KINDS",
+           "AUTO_BAGGING_ROWS", "bagging_folds"]
+
+# the classic members of a bagged table run, in the order they train (their expected value on
+# tables first: boosted trees, then the averaged trees, then the cheap different views)
+CLASSIC_KINDS = ("lightgbm", "catboost", "extra_trees", "random_forest", "knn", "linear", "xgboost")
+_LIBRARIES = {"lightgbm": "lightgbm", "catboost": "catboost", "xgboost": "xgboost", "extra_trees": "sklearn",
+              "random_forest": "sklearn", "knn": "sklearn", "linear": "sklearn"}
+# the most sets of k fold models a member trains while its time box has room (repeated bagging)
+REPEATS = {"network": 10, "lightgbm": 10, "catboost": 10, "xgboost": 10, "extra_trees": 3, "random_forest": 3}
+AUTO_FOLDS = 5
+AUTO_BAGGING_ROWS = 50_000  # bagging="auto" bags tables of at most this many rows (train + valid + blend)
+
+
+def bagging_folds(setting: int | str, kind: str, rows: int) -> int:
+    """The folds of a run's bagging: ``setting`` (an int), or for ``"auto"`` `AUTO_FOLDS` on a
+    table of at most `AUTO_BAGGING_ROWS` pooled rows; 0 (no bagging) otherwise.
+
+    Example:
+        >>> bagging_folds("auto", "tabular", 800), bagging_folds("auto", "images", 800), bagging_folds(0, "tabular", 800)
+        (5, 0, 0)
+    """
+    if kind != "tabular":
+        return 0
+    if setting == "auto":
+        return AUTO_FOLDS if rows <= AUTO_BAGGING_ROWS else 0
+    return int(setting)
+
+
+def classic_kinds(class_weight: dict[int, float] | None = None) -> list[str]:
+    """The classic members a bagged run trains: those of `CLASSIC_KINDS` whose library is
+    installed; with ``class_weight``, only those that take it (LightGBM)."""
+    kinds = [kind for kind in CLASSIC_KINDS if available(_LIBRARIES[kind])]
+    return [kind for kind in kinds if kind == "lightgbm"] if class_weight else kinds
 
 
 class ConfigMember(NetworkMember):
     """A network member whose ``fit`` trains a configuration with `train_config`, within
     ``seconds`` (a `Deadline`), keeping the best epoch on the ``valid`` it is given.
 
-    Saved and loaded as a plain network member (``kind = "network"``).
+    Saved and loaded as a plain network member (``kind = "network"``). With ``history``, its
+    epochs are logged there (`topnet.callbacks.CSVLogger`: the run's learning curves).
     """
 
     def __init__(self, config: dict[str, Any], settings: FitSettings, *, seconds: float | None, name: str,
                  task: str, features: str = "raw", categorical_sizes: list[int] | None = None,
-                 device: str = "auto"):
+                 device: str = "auto", history: Path | None = None):
         super().__init__(None, name, task, features=features, categorical_sizes=categorical_sizes, fit_kwargs={},
                          device=device)
         self.configuration = config
         self.settings = settings
         self.seconds = seconds
+        self.history = history
 
     def fit(self, train: Any, valid: Any = None) -> ConfigMember:
         self._check()
         splits = Splits(train=train, valid=valid if valid is not None else train)
+        callbacks = [Deadline(self.seconds)] + ([CSVLogger(self.history)] if self.history is not None else [])
         outcome = train_config(self.configuration, TrialData(splits), self.settings,
-                               seed=derive_seed(self.settings.seed, self.name) % 2**31,
-                               callbacks=[Deadline(self.seconds)])
+                               seed=derive_seed(self.settings.seed, self.name) % 2**31, callbacks=callbacks)
         self.model, self.history_ = outcome.model, outcome.curve
         self.clear_cache()
         return self
@@ -90,10 +131,11 @@ def set_split_scores(member: BaggedMember, data: RunSplits, pool: Pool) -> None:
 
 def bag_network(config: dict[str, Any], settings: FitSettings, data: RunSplits, pool: Pool, *, name: str,
                 num_folds: int, seconds: float, per_epoch: float | None, max_epochs: int, seed: int,
-                device: str) -> BaggedMember:
+                device: str, histories: Path | None = None) -> BaggedMember:
     """A bagged network of ``config`` on the pool: each of the ``num_folds`` fold models gets an
     equal share of ``seconds`` and the epochs that fit in it (at ``per_epoch`` seconds per epoch
-    of the run's train split, scaled to a fold's rows)."""
+    of the run's train split, scaled to a fold's rows); sets of k are repeated on new folds
+    while ``seconds`` has room. The first fold model logs its epochs to ``histories/NAME.csv``."""
     fold_rows = len(pool.dataset) * (num_folds - 1) / num_folds
     scaled = None if not per_epoch else per_epoch * fold_rows / max(len(data.splits.train), 1)
     share = seconds / num_folds
@@ -103,27 +145,50 @@ def bag_network(config: dict[str, Any], settings: FitSettings, data: RunSplits, 
     sizes = categorical_sizes(data.splits.train)
 
     def factory(fold_name: str) -> ConfigMember:
+        history = histories / f"{name}.csv" if histories is not None and fold_name == f"{name}-f0" else None
         return ConfigMember(config, fold_settings, seconds=share, name=fold_name, task=data.task,
-                            features="flat" if flat else "raw", categorical_sizes=sizes, device=device)
+                            features="flat" if flat else "raw", categorical_sizes=sizes, device=device,
+                            history=history)
 
-    member = BaggedMember(factory, name=name, task=data.task, num_folds=num_folds, seed=seed).fit(pool.dataset)
+    member = BaggedMember(factory, name=name, task=data.task, num_folds=num_folds, seed=seed,
+                          repeats=REPEATS["network"], seconds=seconds).fit(pool.dataset)
     set_split_scores(member, data, pool)
     return member
 
 
-def bag_lightgbm(data: RunSplits, pool: Pool, *, num_folds: int, seconds: float, seed: int,
-                 class_weight: dict[int, float] | None = None) -> BaggedMember:
-    """A bagged LightGBM on the pool, each fold model early-stopped on its inner slice and
-    stopped at an equal share of ``seconds``."""
-    share = seconds / num_folds
+def classic_factory(kind: str, task: str, *, seconds: float, seed: int,
+                    class_weight: dict[int, float] | None = None) -> Any:
+    """``factory(name) -> Member``: an unfitted classic member of ``kind``, stopped at ``seconds``."""
+    from topnet import ensemble
 
-    def factory(fold_name: str) -> LightGBMMember:
-        return LightGBMMember(fold_name, data.task, seed=seed, num_boost_round=1000, time_limit=share,
-                              class_weight=class_weight)
+    def factory(name: str) -> Any:
+        if kind == "lightgbm":
+            return ensemble.LightGBMMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds,
+                                           class_weight=class_weight)
+        if kind == "catboost":
+            return ensemble.CatBoostMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds)
+        if kind == "xgboost":
+            return ensemble.XGBoostMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds)
+        if kind in ("extra_trees", "random_forest"):
+            forest = ensemble.ExtraTreesMember if kind == "extra_trees" else ensemble.RandomForestMember
+            return forest(name, task, num_trees=300, seed=seed, time_limit=seconds)
+        if kind == "knn":
+            return ensemble.KNNMember(name, task, time_limit=seconds)
+        if kind == "linear":
+            return ensemble.LinearMember(name, task)
+        raise ValueError(f"unknown classic member kind {kind!r}; expected one of {list(CLASSIC_KINDS)}")
 
-    started = time.monotonic()
-    member = BaggedMember(factory, name="lightgbm", task=data.task, num_folds=num_folds, seed=seed).fit(pool.dataset)
-    member.seconds_ = round(time.monotonic() - started, 3)
+    return factory
+
+
+def bag_classic(kind: str, data: RunSplits, pool: Pool, *, num_folds: int, seconds: float, seed: int,
+                class_weight: dict[int, float] | None = None) -> BaggedMember:
+    """A bagged classic member of ``kind`` on the pool: each fold model (early-stopped on its
+    inner slice, where it stops early) gets an equal share of ``seconds``; sets of k are
+    repeated on new folds while the box has room, up to ``REPEATS[kind]`` sets."""
+    factory = classic_factory(kind, data.task, seconds=seconds / num_folds, seed=seed, class_weight=class_weight)
+    member = BaggedMember(factory, name=kind, task=data.task, num_folds=num_folds, seed=seed,
+                          repeats=REPEATS.get(kind, 1), seconds=seconds).fit(pool.dataset)
     set_split_scores(member, data, pool)
     return member
 

@@ -89,9 +89,11 @@ class RunConfig:
             class adds the same total to the loss; the search's trials and the retrained
             networks train with it (``fit``'s ``class_weight``). Classification only.
         bagging: on a table, k ≥ 2 makes every member k-fold bagged on the train, valid and blend
-            rows together, with the ensemble fitted on their out-of-fold predictions
-            (`topnet.pipeline.bagged`); 0 (the default, until measured against it) keeps the
-            train / valid / blend splits. Other kinds of data ignore it.
+            rows together, with the ensemble fitted on their out-of-fold predictions, and adds
+            the classic members (CatBoost, forests, k-NN, linear, XGBoost beside LightGBM;
+            `topnet.pipeline.bagged`); ``"auto"`` (the default) bags with 5 folds a table of at
+            most 50,000 rows (train + valid + blend); 0 keeps the train / valid / blend splits.
+            Other kinds of data ignore it.
         mc_samples: MC dropout samples for the uncertainty estimates (0: none).
         tensorboard: write TensorBoard logs of the retrained models (needs ``tensorboard``).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
@@ -128,7 +130,7 @@ class RunConfig:
     space: str | None = None
     lightgbm: bool = True
     class_weight: str | None = None
-    bagging: int = 0
+    bagging: int | str = "auto"
     mc_samples: int = 30
     tensorboard: bool = True
     device: str = "auto"
@@ -149,8 +151,9 @@ class RunConfig:
         image_options(self.image_size, self.image_fit)  # a bad value fails before anything is written
         if isinstance(self.image_size, (list, tuple)):  # as config.json holds it, so resume compares equal
             object.__setattr__(self, "image_size", [int(n) for n in self.image_size])
-        if isinstance(self.bagging, bool) or not isinstance(self.bagging, int) or self.bagging < 0 or self.bagging == 1:
-            raise ValueError(format_message("bagging", self.bagging, "0 (off) or a number of folds k >= 2",
+        if self.bagging != "auto" and (isinstance(self.bagging, bool) or not isinstance(self.bagging, int)
+                                       or self.bagging < 0 or self.bagging == 1):
+            raise ValueError(format_message("bagging", self.bagging, "'auto', 0 (off) or a number of folds k >= 2",
                                             "e.g. --set bagging=5"))
         if not isinstance(self.search, bool):
             raise ValueError(format_message("search", self.search, "true or false"))

@@ -33,7 +33,8 @@ from topnet.pipeline.evaluate import (
     network_members,
     write_ensemble_summary,
 )
-from topnet.pipeline.bagged import bag_lightgbm, bag_network, distinct_configs, load_bagged, pool_of, save_bagged
+from topnet.pipeline.bagged import (bag_classic, bag_network, bagging_folds, classic_kinds, distinct_configs, load_bagged,
+                                    pool_of, save_bagged)
 from topnet.pipeline.retrain import (Retraining, probe_epoch_seconds, retrain_patience, search_checkpoints, train_lightgbm,
                                      trial_epoch_seconds)
 from topnet.pipeline.run_state import Run
@@ -81,12 +82,13 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     result = _search_phase(job, space)
     if job.pool is not None:  # a table, bagged: every member is k fold models (pipeline/bagged.py)
         members, records = _bagged_retrain_phase(job, result, space)
-        lightgbm = _bagged_lightgbm_phase(job, records)
+        classic = _bagged_classic_phase(job, records)
     else:
         members, records = _retrain_phase(job, result, space)
         _add_search_checkpoints(job, members, records)
         lightgbm = _lightgbm_phase(job, records)
-    return _ensemble_phase(job, members, records, lightgbm, (result, space))
+        classic = [lightgbm] if lightgbm is not None else []
+    return _ensemble_phase(job, members, records, classic, (result, space))
 
 
 def _load_data(job: Run) -> None:
@@ -98,8 +100,12 @@ def _load_data(job: Run) -> None:
     job.plan.start("data")
     job.data = prepare(job.config)
     job.class_weight  # noqa: B018 -- computed now, so that a setting the target cannot take stops here
-    if job.config.bagging and job.data.kind == "tabular":
+    pooled = sum(len(part) for part in (job.data.splits.train, job.data.splits.valid, job.data.splits.blend)
+                 if part is not None)
+    job.folds = bagging_folds(job.config.bagging, job.data.kind, pooled)
+    if job.folds:  # a small table: k-fold bagged members, and the classic members get a larger share
         job.pool = pool_of(job.data)
+        job.plan.shares = budget.bagged_phase_shares(job.config.budget_s)
     write_json(job.out / "dataset.json", job.data.info)
     write_json(job.out / "standardizer.json", job.data.standardizers)
     if job.data.text_vectorizers:  # the vocabularies fitted on train, for `topnet predict`
@@ -186,7 +192,8 @@ def _bagged_retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, 
         job.plan.start("retrain")
     chosen = distinct_configs(choose_configs(result, config.top_k) or [baseline_record(space)])
     later = ["lightgbm", "ensemble"] if config.lightgbm else ["ensemble"]
-    job.plan.set_floor("ensemble", budget.ensemble_floor(len(chosen) + int(config.lightgbm)))
+    kinds = classic_kinds(job.class_weight) if config.lightgbm else []
+    job.plan.set_floor("ensemble", budget.bagged_ensemble_floor(len(chosen) + len(kinds), len(pool.dataset)))
     _, samples = search_fidelity(config, data)
     per_epoch = probe_epoch_seconds(chosen[0].config, data, job.fit_settings(result.metric), seed=config.seed)
     per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), samples or len(data.splits.train),
@@ -199,43 +206,66 @@ def _bagged_retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, 
             members[name], records[name] = load_bagged(folder, data, pool, config.device)
             continue
         seconds = max(1.0, job.plan.left_in_phase("retrain", later)) / (len(chosen) - index)
-        job.say(f"retraining {name} as {config.bagging} fold models", seconds)
+        job.say(f"retraining {name} as {job.folds} fold models", seconds)
         started = time.monotonic()
         settings = job.fit_settings(result.metric, patience=retrain_patience(record.config, config.patience))
-        members[name] = bag_network(record.config, settings, data, pool, name=name, num_folds=config.bagging,
+        members[name] = bag_network(record.config, settings, data, pool, name=name, num_folds=job.folds,
                                     seconds=seconds, per_epoch=per_epoch, max_epochs=config.max_epochs,
-                                    seed=derive_seed(config.seed, "retrain", index) % 2**31, device=config.device)
-        records[name] = {"name": name, "trial": record.number, "family": record.family, "folds": config.bagging,
+                                    seed=derive_seed(config.seed, "retrain", index) % 2**31, device=config.device,
+                                    histories=job.out / "histories")
+        records[name] = {"name": name, "trial": record.number, "family": record.family, "folds": job.folds,
                          "seconds": round(time.monotonic() - started, 3), "config": record.config}
         save_bagged(members[name], folder, records[name])
         job.state.document["retrained"].append(name)
         job.save()
     if not finished:
-        job.plan.finish("retrain", models=list(members), folds=config.bagging)
+        job.plan.finish("retrain", models=list(members), folds=job.folds)
         job.save()
     return members, records
 
 
-def _bagged_lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
-    """Phase 5, bagged: LightGBM as k fold models on the pool."""
-    config, folder = job.config, job.out / "models" / "lightgbm"
+def _bagged_classic_phase(job: Run, records: dict[str, dict[str, Any]]) -> list[Any]:
+    """Phase 5, bagged: the classic members (`topnet.pipeline.bagged.classic_kinds`: LightGBM,
+    CatBoost, extra trees, random forest, k-NN, linear, XGBoost) as k fold models on the pool,
+    each with an equal share of what the phase has left (repeating its bagging while that share
+    has room); a member a killed run finished is loaded."""
+    config = job.config
     if not config.lightgbm:
         if not job.done("lightgbm"):
             job.plan.skip("lightgbm", "lightgbm = false")
-        return None
-    if job.done("lightgbm"):
-        member, records["lightgbm"] = load_bagged(folder, job.data, job.pool, config.device)
-        return member
-    allowance = job.plan.start("lightgbm")
-    job.say(f"LightGBM as {config.bagging} fold models", allowance)
-    member = bag_lightgbm(job.data, job.pool, num_folds=config.bagging, seconds=allowance, seed=config.seed,
-                          class_weight=job.class_weight)
-    records["lightgbm"] = {"name": "lightgbm", "family": "lightgbm", "folds": config.bagging,
-                           "seconds": member.seconds_, "trees": [m.best_iteration_ for m in member.members_]}
-    save_bagged(member, folder, records["lightgbm"])
-    job.plan.finish("lightgbm", trees=records["lightgbm"]["trees"])
-    job.save()
-    return member
+        return []
+    kinds, finished = classic_kinds(job.class_weight), job.state.document.setdefault("classic", [])
+    if not job.done("lightgbm"):
+        job.plan.start("lightgbm")
+    members = []
+    for index, kind in enumerate(kinds):
+        folder = job.out / "models" / kind
+        if kind in finished:
+            member, records[kind] = load_bagged(folder, job.data, job.pool, config.device)
+            members.append(member)
+            continue
+        if job.done("lightgbm"):  # the phase ended (time) before this kind started
+            break
+        seconds = max(0.5, job.plan.left_in_phase("lightgbm", ["ensemble"])) / (len(kinds) - index)
+        job.say(f"{kind} as {job.folds} fold models", seconds)
+        try:
+            member = bag_classic(kind, job.data, job.pool, num_folds=job.folds, seconds=seconds,
+                                 seed=derive_seed(config.seed, "classic", kind) % 2**31, class_weight=job.class_weight)
+        except (ValueError, RuntimeError) as error:  # one library refusing this table must not end the run
+            job.note(f"{kind}: left out ({type(error).__name__}: {error})")
+            continue
+        records[kind] = {"name": kind, "family": kind, "folds": job.folds, "sets": member.sets_,
+                         "seconds": member.seconds_}
+        if kind in ("lightgbm", "catboost", "xgboost"):
+            records[kind]["trees"] = [m.best_iteration_ for m in member.members_]
+        save_bagged(member, folder, records[kind])
+        finished.append(kind)
+        members.append(member)
+        job.save()
+    if not job.done("lightgbm"):
+        job.plan.finish("lightgbm", members=[m.name for m in members])
+        job.save()
+    return members
 
 
 def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
@@ -263,7 +293,7 @@ def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
     return member
 
 
-def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[str, Any]], lightgbm: Any,
+def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[str, Any]], classic: list[Any],
                     search: tuple[Any, Any]) -> dict[str, Any]:
     """Phase 6: the ensemble fitted on blend, MC dropout, the one evaluation on test, the report."""
     from topnet.report.html import build_report
@@ -273,7 +303,7 @@ def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[st
     job.say("ensemble, calibration and the test split", allowance)
     networks = {k: v for k, v in models.items() if not isinstance(v, Member)}
     members = ([m for m in models.values() if isinstance(m, Member)] + network_members(networks, records, data, config.device)
-               + ([lightgbm] if lightgbm is not None else []))
+               + classic)
     ensemble = fit_ensemble(members, data, config.seed, blend=None if job.pool is None else job.pool.dataset)
     if (out / "ensemble").exists():
         shutil.rmtree(out / "ensemble")  # a resumed run's half-written ensemble

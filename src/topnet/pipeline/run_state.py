@@ -66,6 +66,7 @@ class Run:
         state: ``state.json``.
         data: the splits (set by the data phase).
         pool: a bagged run's train, valid and blend rows (`topnet.pipeline.bagged.Pool`), else None.
+        folds: a bagged run's k (`topnet.pipeline.bagged.bagging_folds`), else 0.
     """
 
     config: RunConfig
@@ -74,6 +75,7 @@ class Run:
     state: RunState
     data: RunSplits | None = None
     pool: Any = None
+    folds: int = 0
 
     @classmethod
     def open(cls, config: RunConfig, *, resume: bool, overwrite: bool) -> Run:
