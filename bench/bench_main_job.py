@@ -43,7 +43,6 @@ whether topnet's median is within LightGBM-defaults' median plus its spread over
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
