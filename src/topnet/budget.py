@@ -165,9 +165,9 @@ def bagged_ensemble_floor(members: int, rows: int) -> float:
 
     Example:
         >>> bagged_ensemble_floor(9, 400), bagged_ensemble_floor(9, 40_000)
-        (8.86, 44.5)
+        (5.49, 29.25)
     """
-    return round(4.0 + max(members, 0) * (0.5 + rows / 10_000), 3)
+    return round(3.0 + max(members, 0) * (0.25 + rows / 15_000), 3)
 
 
 class BudgetPlan:

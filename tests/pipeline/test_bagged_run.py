@@ -54,6 +54,9 @@ def test_valid_and_blend_scores_are_out_of_fold(bagged_run):
     blend = pool.rows["blend"]
     expected = float(np.mean(member.oof_[blend].argmax(axis=1) == np.asarray(pool.dataset.y)[blend]))
     assert row["blend"] == pytest.approx(expected)  # the blend column comes from models that never saw those rows
+    pooled = float(np.mean(member.oof_.argmax(axis=1) == np.asarray(pool.dataset.y)))
+    assert row["oof"] == pytest.approx(pooled) and "oof" in models["ensemble"]  # scored over every pooled row
+    assert "out-of-fold" in (out / "report.html").read_text()
 
 
 def test_bagging_is_refused_with_the_fix():

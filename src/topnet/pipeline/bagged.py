@@ -42,7 +42,7 @@ CLASSIC_KINDS = ("lightgbm", "catboost", "extra_trees", "random_forest", "knn", 
 _LIBRARIES = {"lightgbm": "lightgbm", "catboost": "catboost", "xgboost": "xgboost", "extra_trees": "sklearn",
               "random_forest": "sklearn", "knn": "sklearn", "linear": "sklearn"}
 # the most sets of k fold models a member trains while its time box has room (repeated bagging)
-REPEATS = {"network": 10, "lightgbm": 10, "catboost": 10, "xgboost": 10, "extra_trees": 3, "random_forest": 3}
+REPEATS = {"network": 20, "lightgbm": 10, "catboost": 10, "xgboost": 10, "extra_trees": 3, "random_forest": 3}
 AUTO_FOLDS = 5
 AUTO_BAGGING_ROWS = 50_000  # bagging="auto" bags tables of at most this many rows (train + valid + blend)
 

@@ -91,12 +91,15 @@ def mc_dropout_scores(members: list[Any], data: RunSplits, samples: int, seconds
     return results
 
 
-def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dict[str, Any]],
+                     pool: Any = None) -> dict[str, Any]:
     """Read test once: every member, the best single model (by valid) and the ensemble.
 
     The ensemble and the best single model get every test score (`_test_metrics`); each
     models.json row gets them too, as ``test_metrics``, beside its valid/blend/test score in
-    the table's one metric.
+    the table's one metric. With ``pool`` (a bagged run's `topnet.pipeline.bagged.Pool`), each
+    row also gets ``oof``: the score of its out-of-fold predictions over every pooled row (the
+    ensemble's: of its combination of them, which its weights were fitted on).
 
     Returns:
         ``{"metrics", "models", "calibration", "predictions"}``: the documents of
@@ -123,11 +126,18 @@ def evaluate_on_test(ensemble: Ensemble, data: RunSplits, records: dict[str, dic
                      "test": _score(outputs[member.name], y, task),
                      "test_metrics": _member_metrics(member.name, outputs[member.name], y, task),
                      **{k: v for k, v in record.items() if k in ("epochs_run", "best_epoch", "seconds", "trial", "trees")}})
+    if pool is not None:
+        pooled_y = np.asarray(pool.dataset.y)
+        for row, member in zip(rows, ensemble.members_):
+            row["oof"] = _score(member.oof_, pooled_y, task)
     maximize = task == "classification"
     selected = (max if maximize else min)(rows, key=lambda r: r["valid"])
     metric = "accuracy" if maximize else "rmse"
     models = {"metric": metric, "greater_is_better": maximize, "selected": selected["name"], "models": rows,
               "ensemble": _ensemble_row(ensemble, splits, outputs, y, task)}
+    if pool is not None:
+        models["ensemble"]["oof"] = _score(ensemble.combine({m.name: m.oof_ for m in ensemble.members_}),
+                                           np.asarray(pool.dataset.y), task)
     single = selected["test_metrics"]
     if "error" in single:
         raise ValueError(f"the best single model (picked on valid), {single['error']}")

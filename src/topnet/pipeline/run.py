@@ -3,7 +3,8 @@
 Read `run` top-down: one function per phase, in the order they run (``../shared/DESIGN.md``):
 load and split → LR range test → search → retrain the chosen configurations → LightGBM →
 ensemble (combiner picked by blend log-loss), MC dropout and temperature scaling → one
-evaluation on test → report. Each phase takes the `Run` (settings, budget plan, state,
+evaluation on test → report. A bagged table (`topnet.pipeline.bagged`) trains its classic
+members before the networks, which then take the time the classic members left. Each phase takes the `Run` (settings, budget plan, state,
 directory, data); the time rules are `topnet.budget`'s, and ``metrics.json`` records what each
 phase got and used.
 
@@ -81,8 +82,10 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     space = with_baseline_lr(space, _lr_find_phase(job, space))
     result = _search_phase(job, space)
     if job.pool is not None:  # a table, bagged: every member is k fold models (pipeline/bagged.py)
-        members, records = _bagged_retrain_phase(job, result, space)
-        classic = _bagged_classic_phase(job, records)
+        chosen = _bagged_choice(job, result, space)
+        records: dict[str, dict[str, Any]] = {}
+        classic = _bagged_classic_phase(job, records)  # first: the networks then take the time it leaves
+        members = _bagged_retrain_phase(job, result, chosen, records)
     else:
         members, records = _retrain_phase(job, result, space)
         _add_search_checkpoints(job, members, records)
@@ -183,22 +186,29 @@ def _add_search_checkpoints(job: Run, models: dict[str, Any], records: dict[str,
     records.update({name: record for name, record in kept_records.items() if name not in taken})
 
 
-def _bagged_retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Phase 4, bagged: each chosen configuration (without repeats) as k fold models on the pool,
-    an equal share of the phase each (`topnet.pipeline.bagged.bag_network`)."""
+def _bagged_choice(job: Run, result: Any, space: Any) -> list[Any]:
+    """The configurations a bagged run trains (the search's choice without repeats, or the
+    baseline), and the ensemble's floor for them and the classic members."""
+    chosen = distinct_configs(choose_configs(result, job.config.top_k) or [baseline_record(space)])
+    kinds = classic_kinds(job.class_weight) if job.config.lightgbm else []
+    job.plan.set_floor("ensemble", budget.bagged_ensemble_floor(len(chosen) + len(kinds), len(job.pool.dataset)))
+    return chosen
+
+
+def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Phase 5, bagged: each chosen configuration as k fold models on the pool, an equal share
+    of what the phase has left each (`topnet.pipeline.bagged.bag_network`): it runs after the
+    classic members and takes the time they left, up to the ensemble's floor."""
     config, data, pool = job.config, job.data, job.pool
     finished = job.done("retrain")
     if not finished:
         job.plan.start("retrain")
-    chosen = distinct_configs(choose_configs(result, config.top_k) or [baseline_record(space)])
-    later = ["lightgbm", "ensemble"] if config.lightgbm else ["ensemble"]
-    kinds = classic_kinds(job.class_weight) if config.lightgbm else []
-    job.plan.set_floor("ensemble", budget.bagged_ensemble_floor(len(chosen) + len(kinds), len(pool.dataset)))
+    later = ["ensemble"]
     _, samples = search_fidelity(config, data)
     per_epoch = probe_epoch_seconds(chosen[0].config, data, job.fit_settings(result.metric), seed=config.seed)
     per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), samples or len(data.splits.train),
                                                  len(data.splits.train))
-    members, records = {}, {}
+    members = {}
     for index, record in enumerate(chosen):
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         folder = job.out / "models" / name
@@ -221,11 +231,11 @@ def _bagged_retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, 
     if not finished:
         job.plan.finish("retrain", models=list(members), folds=job.folds)
         job.save()
-    return members, records
+    return members
 
 
 def _bagged_classic_phase(job: Run, records: dict[str, dict[str, Any]]) -> list[Any]:
-    """Phase 5, bagged: the classic members (`topnet.pipeline.bagged.classic_kinds`: LightGBM,
+    """Phase 4, bagged: the classic members (`topnet.pipeline.bagged.classic_kinds`: LightGBM,
     CatBoost, extra trees, random forest, k-NN, linear, XGBoost) as k fold models on the pool,
     each with an equal share of what the phase has left (repeating its bagging while that share
     has room); a member a killed run finished is loaded."""
@@ -246,7 +256,7 @@ def _bagged_classic_phase(job: Run, records: dict[str, dict[str, Any]]) -> list[
             continue
         if job.done("lightgbm"):  # the phase ended (time) before this kind started
             break
-        seconds = max(0.5, job.plan.left_in_phase("lightgbm", ["ensemble"])) / (len(kinds) - index)
+        seconds = max(0.5, job.plan.left_in_phase("lightgbm", ["retrain", "ensemble"])) / (len(kinds) - index)
         job.say(f"{kind} as {job.folds} fold models", seconds)
         try:
             member = bag_classic(kind, job.data, job.pool, num_folds=job.folds, seconds=seconds,
@@ -310,7 +320,7 @@ def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[st
     ensemble.save(out / "ensemble")
     mc = mc_dropout_scores(members, data, config.mc_samples, budget.mc_dropout_seconds(allowance), config.seed)
     write_json(out / "ensemble.json", write_ensemble_summary(ensemble, data, out / "ensemble", mc))
-    evaluation = evaluate_on_test(ensemble, data, records)  # the only time test is read
+    evaluation = evaluate_on_test(ensemble, data, records, job.pool)  # the only time test is read
     for row in evaluation["models"]["models"]:
         row.update({k: v for k, v in mc.get(row["name"], {}).items() if k.startswith("blend_nll")})
     write_json(out / "models.json", evaluation["models"])

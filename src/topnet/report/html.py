@@ -386,16 +386,22 @@ def _models(run: RunData) -> str:
     if not models:
         return _missing(run, "The table of models", "models.json")
     metric, members = table.get("metric", "score"), set((run.ensemble or {}).get("members") or [])
+    splits = ["valid", "blend"] + (["oof"] if any("oof" in m for m in models) else []) + ["test"]
     rows = [[_e(m.get("name")) + (" ★" if m.get("name") in members else ""), _e(m.get("family", "")),
              f"{m['num_params']:,}" if isinstance(m.get("num_params"), int) else "–"]
-            + [_num(m.get(split), metric) for split in ("valid", "blend", "test")] for m in models]
+            + [_num(m.get(split), metric) for split in splits] for m in models]
     test = _scores((run.metrics or {}).get("test"))
     if metric in test:
         combiner = _e((run.ensemble or {}).get("combiner", ""))
-        rows.append([f"ensemble ({combiner})", "", "", "–", "–", _num(test[metric], metric)])
+        oof = [_num((table.get("ensemble") or {}).get("oof"), metric)] if "oof" in splits else []
+        rows.append([f"ensemble ({combiner})", "", "", "–", "–", *oof, _num(test[metric], metric)])
     selected = _selected(table, models)
-    return (f'<p>Scores are {_e(metric)}. ★: an ensemble member; highlighted: the model selection picked on valid.</p>'
-            + _table(["model", "family", "parameters", "valid", "blend", "test"], rows, numeric={2, 3, 4, 5},
+    note = (" out-of-fold: every row of train, valid and blend, scored by fold models that never trained on it "
+            "(a bagged run; valid and blend are out-of-fold too)." if "oof" in splits else "")
+    headers = ["model", "family", "parameters", *splits[:2], *(["out-of-fold"] if "oof" in splits else []), "test"]
+    return (f'<p>Scores are {_e(metric)}. ★: an ensemble member; highlighted: the model selection picked on valid.'
+            f'{note}</p>'
+            + _table(headers, rows, numeric=set(range(2, len(headers))),
                      highlight={i for i, m in enumerate(models) if selected is m}))
 
 
