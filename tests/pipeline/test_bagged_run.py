@@ -74,3 +74,50 @@ def test_auto_bagging_bags_small_tables_only():
 
 def test_class_weight_keeps_the_classic_members_that_take_it():
     assert classic_kinds({0: 1.0, 1: 3.0}) == ["lightgbm"]
+
+
+@pytest.mark.slow
+def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_them(tmp_path, table_csv):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from topnet.report.schema import read_run
+
+    data, out = table_csv(tmp_path / "table.csv", "classification"), tmp_path / "run"
+    settings = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=0", "--set", "max_epochs=6",
+                "--set", "tensorboard=false", "--set", "search_epochs=1"]
+    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run", "--data",
+               str(data), "--target", "target", "--out", str(out), "--budget", "40s", "--quiet", *settings]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def finished() -> list[str]:
+        try:
+            return json.loads((out / "state.json").read_text()).get("classic", [])
+        except (OSError, ValueError):  # not written yet, or caught mid-write
+            return []
+
+    deadline = time.monotonic() + 240
+    try:
+        while len(finished()) < 2:  # the kill lands after two classic members are saved, before the networks
+            assert child.poll() is None, f"the run ended before the kill moment: {child.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the kill moment never came"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+        child.stderr.close()
+    done = finished()
+    stamps = {kind: (out / "models" / kind / "out_of_fold.npy").stat().st_mtime_ns for kind in done}
+    config = RunConfig(data=str(data), out=str(out), target="target", budget="40s", lr_find_steps=40, top_k=2,
+                       mc_samples=0, max_epochs=6, tensorboard=False, search_epochs=1, verbose=0)  # as the command's
+    metrics = run(config, resume=True)
+    state = json.loads((out / "state.json").read_text())
+    assert state["classic"][:len(done)] == done and set(classic_kinds()) <= set(state["classic"])
+    for kind, stamp in stamps.items():  # a saved member is loaded, never trained again
+        assert (out / "models" / kind / "out_of_fold.npy").stat().st_mtime_ns == stamp
+    names = {row["name"] for row in json.loads((out / "models.json").read_text())["models"]}
+    assert set(classic_kinds()) <= names and any(name.startswith("00-") for name in names)
+    assert read_run(out).notes == {} and 0.0 <= metrics["test"]["accuracy"] <= 1.0

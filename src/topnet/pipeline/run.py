@@ -4,9 +4,9 @@ Read `run` top-down: one function per phase, in the order they run (``../shared/
 load and split → LR range test → search → retrain the chosen configurations → LightGBM →
 ensemble (combiner picked by blend log-loss), MC dropout and temperature scaling → one
 evaluation on test → report. A bagged table (`topnet.pipeline.bagged`) trains its classic
-members before the networks, which then take the time the classic members left. Each phase takes the `Run` (settings, budget plan, state,
-directory, data); the time rules are `topnet.budget`'s, and ``metrics.json`` records what each
-phase got and used.
+members before the networks, which then take the time the classic members left. Each phase
+takes the `Run` (settings, budget plan, state, directory, data); the time rules are
+`topnet.budget`'s, and ``metrics.json`` records what each phase got and used.
 
 A killed run started again with ``resume=True`` skips the finished phases, resumes the study
 (finished trials are kept) and the model that was training (from its `BackupAndRestore`
