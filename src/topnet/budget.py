@@ -163,11 +163,14 @@ def bagged_ensemble_floor(members: int, rows: int) -> float:
     """Seconds the ensemble phase of a bagged table run needs: its members' predictions and
     combiners scale with the pooled ``rows``; a small table's take seconds, not a minute.
 
+    Fitted to B11's runs (docs/benchmarks.md): 1-2 s on 300 pooled rows, 14-18 s on 7,500 rows
+    with 11 members.
+
     Example:
-        >>> bagged_ensemble_floor(9, 400), bagged_ensemble_floor(9, 40_000)
-        (5.49, 29.25)
+        >>> bagged_ensemble_floor(11, 300), bagged_ensemble_floor(11, 7_500)
+        (6.19, 16.75)
     """
-    return round(3.0 + max(members, 0) * (0.25 + rows / 15_000), 3)
+    return round(3.0 + max(members, 0) * (0.25 + rows / 7_500), 3)
 
 
 class BudgetPlan:
