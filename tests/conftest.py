@@ -135,13 +135,14 @@ def image_run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def classification_run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pipeline-csv")
-    return quick_run(write_table_csv(root / "table.csv", "classification"), root / "run", target="target")
+    # 30 s: a bagged table run uses its whole budget (repeated bagging), and 30 s holds every phase
+    return quick_run(write_table_csv(root / "table.csv", "classification"), root / "run", target="target", budget="30s")
 
 
 @pytest.fixture(scope="session")
 def regression_run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pipeline-regression")
-    return quick_run(write_table_csv(root / "table.csv", "regression"), root / "run", target="target")
+    return quick_run(write_table_csv(root / "table.csv", "regression"), root / "run", target="target", budget="30s")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from topnet.pipeline import RunConfig, run
 from topnet.pipeline.bagged import bagging_folds, classic_kinds, pool_of
 from topnet.pipeline.data import prepare
 
-QUICK = {"budget": "40s", "lr_find_steps": 40, "top_k": 2, "mc_samples": 0, "max_epochs": 6, "verbose": 0,
+QUICK = {"budget": "30s", "lr_find_steps": 40, "top_k": 2, "mc_samples": 0, "max_epochs": 6, "verbose": 0,
          "tensorboard": False, "bagging": 3}
 
 
@@ -90,7 +90,7 @@ def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_t
     settings = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=0", "--set", "max_epochs=6",
                 "--set", "tensorboard=false", "--set", "search_epochs=1"]
     command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run", "--data",
-               str(data), "--target", "target", "--out", str(out), "--budget", "40s", "--quiet", *settings]
+               str(data), "--target", "target", "--out", str(out), "--budget", "30s", "--quiet", *settings]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def finished() -> list[str]:
@@ -111,7 +111,7 @@ def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_t
         child.stderr.close()
     done = finished()
     stamps = {kind: (out / "models" / kind / "out_of_fold.npy").stat().st_mtime_ns for kind in done}
-    config = RunConfig(data=str(data), out=str(out), target="target", budget="40s", lr_find_steps=40, top_k=2,
+    config = RunConfig(data=str(data), out=str(out), target="target", budget="30s", lr_find_steps=40, top_k=2,
                        mc_samples=0, max_epochs=6, tensorboard=False, search_epochs=1, verbose=0)  # as the command's
     metrics = run(config, resume=True)
     state = json.loads((out / "state.json").read_text())
@@ -121,3 +121,26 @@ def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_t
     names = {row["name"] for row in json.loads((out / "models.json").read_text())["models"]}
     assert set(classic_kinds()) <= names and any(name.startswith("00-") for name in names)
     assert read_run(out).notes == {} and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_a_classic_library_refusing_the_table_leaves_out_that_member_only(tmp_path, table_csv, monkeypatch):
+    import importlib
+
+    run_module = importlib.import_module("topnet.pipeline.run")  # the module (the package exports the function)
+    real = run_module.bag_classic
+
+    def refusing(kind, *args, **kwargs):
+        if kind == "catboost":
+            from catboost import CatBoostError
+
+            raise CatBoostError("a refusal made by the test")
+        return real(kind, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "bag_classic", refusing)
+    out = tmp_path / "run"
+    run(RunConfig(data=str(table_csv(tmp_path / "table.csv", "regression")), out=str(out), target="target",
+                  **{**QUICK, "budget": "20s"}))
+    names = {row["name"] for row in json.loads((out / "models.json").read_text())["models"]}
+    assert "catboost" not in names and set(classic_kinds()) - {"catboost"} <= names
+    assert "catboost" not in json.loads((out / "state.json").read_text())["classic"]

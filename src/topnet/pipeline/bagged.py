@@ -34,7 +34,7 @@ from topnet.pipeline.data import RunSplits
 from topnet.seeding import derive_seed
 
 __all__ = ["ConfigMember", "Pool", "pool_of", "bag_network", "bag_classic", "classic_kinds", "CLASSIC_KINDS",
-           "AUTO_BAGGING_ROWS", "bagging_folds"]
+           "AUTO_BAGGING_ROWS", "bagging_folds", "refusals", "more_configs"]
 
 # the classic members of a bagged table run, in the order they train (their expected value on
 # tables first: boosted trees, then the averaged trees, then the cheap different views)
@@ -156,6 +156,18 @@ def bag_network(config: dict[str, Any], settings: FitSettings, data: RunSplits, 
     return member
 
 
+def refusals() -> tuple[type[BaseException], ...]:
+    """The errors with which a classic member's library refuses a table (a run notes them and
+    goes on without that member): ValueError, RuntimeError, and CatBoost's and LightGBM's own."""
+    import importlib
+
+    errors: list[type[BaseException]] = [ValueError, RuntimeError]
+    for module, name in (("catboost", "CatBoostError"), ("lightgbm.basic", "LightGBMError")):
+        if available(module.split(".")[0]):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
 def classic_factory(kind: str, task: str, *, seconds: float, seed: int,
                     class_weight: dict[int, float] | None = None) -> Any:
     """``factory(name) -> Member``: an unfitted classic member of ``kind``, stopped at ``seconds``."""
@@ -191,6 +203,25 @@ def bag_classic(kind: str, data: RunSplits, pool: Pool, *, num_folds: int, secon
                           repeats=REPEATS.get(kind, 1), seconds=seconds).fit(pool.dataset)
     set_split_scores(member, data, pool)
     return member
+
+
+def more_configs(result: Any, chosen: list[Any], limit: int) -> list[Any]:
+    """The search's other complete trials, diverse best first, that a bagged run trains after
+    ``chosen`` while its phase has time left (each member's repeats are capped, so a small
+    table's run would otherwise stop early), up to ``limit`` configurations in all.
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> from topnet.tune.checkpoints import TrialRecord
+        >>> rs = [TrialRecord(n, "COMPLETE", v, {"family": f}) for n, v, f in [(0, .9, "a"), (1, .8, "a"), (2, .7, "b")]]
+        >>> [r.number for r in more_configs(S(records=rs, direction="maximize"), rs[:1], 3)]
+        [2, 1]
+    """
+    from topnet.tune.checkpoints import select_top_k
+
+    taken = {record.number for record in chosen}
+    ranked = select_top_k(result.records, len(result.records), maximize=result.direction == "maximize")
+    return [record for record in ranked if record.number not in taken][:max(0, limit - len(chosen))]
 
 
 def distinct_configs(chosen: list[Any]) -> list[Any]:

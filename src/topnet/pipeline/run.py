@@ -35,7 +35,7 @@ from topnet.pipeline.evaluate import (
     write_ensemble_summary,
 )
 from topnet.pipeline.bagged import (bag_classic, bag_network, bagging_folds, classic_kinds, distinct_configs, load_bagged,
-                                    pool_of, save_bagged)
+                                    more_configs, pool_of, refusals, save_bagged)
 from topnet.pipeline.retrain import (Retraining, probe_epoch_seconds, retrain_patience, search_checkpoints, train_lightgbm,
                                      trial_epoch_seconds)
 from topnet.pipeline.run_state import Run
@@ -198,7 +198,9 @@ def _bagged_choice(job: Run, result: Any, space: Any) -> list[Any]:
 def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Phase 5, bagged: each chosen configuration as k fold models on the pool, an equal share
     of what the phase has left each (`topnet.pipeline.bagged.bag_network`): it runs after the
-    classic members and takes the time they left, up to the ensemble's floor."""
+    classic members and takes the time they left, up to the ensemble's floor. While the phase
+    still has a tenth of its time (at least 5 s) after them, the search's next configurations
+    are bagged too (`more_configs`, up to ``2 × top_k`` in all)."""
     config, data, pool = job.config, job.data, job.pool
     finished = job.done("retrain")
     if not finished:
@@ -209,13 +211,16 @@ def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dic
     per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), samples or len(data.splits.train),
                                                  len(data.splits.train))
     members = {}
-    for index, record in enumerate(chosen):
+    for index, record in enumerate(chosen + more_configs(result, chosen, 2 * config.top_k)):
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
         folder = job.out / "models" / name
         if name in job.state.document["retrained"]:
             members[name], records[name] = load_bagged(folder, data, pool, config.device)
             continue
-        seconds = max(1.0, job.plan.left_in_phase("retrain", later)) / (len(chosen) - index)
+        left = job.plan.left_in_phase("retrain", later)
+        if finished or (index >= len(chosen) and left < max(5.0, 0.1 * job.plan.phases["retrain"]["budget_s"])):
+            continue  # a later configuration: only while the phase has time to spare
+        seconds = max(1.0, left) / max(len(chosen) - index, 1)
         job.say(f"retraining {name} as {job.folds} fold models", seconds)
         started = time.monotonic()
         settings = job.fit_settings(result.metric, patience=retrain_patience(record.config, config.patience))
@@ -254,14 +259,14 @@ def _bagged_classic_phase(job: Run, records: dict[str, dict[str, Any]]) -> list[
             member, records[kind] = load_bagged(folder, job.data, job.pool, config.device)
             members.append(member)
             continue
-        if job.done("lightgbm"):  # the phase ended (time) before this kind started
-            break
+        if job.done("lightgbm"):  # the phase finished without this kind (its library refused the table)
+            continue
         seconds = max(0.5, job.plan.left_in_phase("lightgbm", ["retrain", "ensemble"])) / (len(kinds) - index)
         job.say(f"{kind} as {job.folds} fold models", seconds)
         try:
             member = bag_classic(kind, job.data, job.pool, num_folds=job.folds, seconds=seconds,
                                  seed=derive_seed(config.seed, "classic", kind) % 2**31, class_weight=job.class_weight)
-        except (ValueError, RuntimeError) as error:  # one library refusing this table must not end the run
+        except refusals() as error:  # one library refusing this table must not end the run
             job.note(f"{kind}: left out ({type(error).__name__}: {error})")
             continue
         records[kind] = {"name": kind, "family": kind, "folds": job.folds, "sets": member.sets_,
