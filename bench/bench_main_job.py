@@ -32,7 +32,8 @@ imbalanced, categoricals and missing values, regression), each split 75/25 per s
 for classes); on the same split, ``topnet run`` (``--set`` settings added), AutoGluon
 (``--presets``) and LightGBM with its defaults (100 trees, pandas categoricals), each budget of
 ``--table-budgets`` and each seed of ``--seeds``. With ``--jobs 2`` topnet and AutoGluon run side
-by side, each with ``--threads`` threads (1 on the project's 2-core VM), and LightGBM after them.
+by side, each with ``--threads`` threads (1 on the project's 2-core VM: torch's threads and topnet's
+``threads`` setting for its classic members; AutoGluon's ``num_cpus``), and LightGBM after them.
 Every result is appended to ``OUT/<time>/tables.jsonl`` as it comes; the summary gives, per table
 and budget, each system's median test error [min-max] over the seeds, the ratio topnet /
 AutoGluon of the median errors and its median over the tables (issue 21 asks <= 1.0), and
@@ -147,7 +148,7 @@ def run_topnet_tabular(table: dict, budget: str, out: Path, args: argparse.Names
     config = resolve_config(overrides={
         "data": str(table["paths"]["train"]), "target": "target", "budget": budget, "seed": table.get("seed", args.seed),
         "device": "cpu", "out": str(out / f"{table['name']}-{budget}-topnet"), "verbose": args.verbose,
-        **getattr(args, "settings", {})})
+        "threads": args.threads, **getattr(args, "settings", {})})
     started = time.perf_counter()
     metrics = run(config)
     predictions = predict_run(config.out, str(table["paths"]["test_x"]), device="cpu")

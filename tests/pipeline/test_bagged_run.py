@@ -72,6 +72,16 @@ def test_auto_bagging_bags_small_tables_only():
     assert bagging_folds(0, "tabular", 100) == 0 and bagging_folds(8, "tabular", 10**6) == 8
 
 
+def test_threads_reach_every_classic_member_that_takes_them():
+    from topnet.pipeline.bagged import classic_factory
+
+    for kind in set(classic_kinds()) - {"linear"}:
+        assert classic_factory(kind, "classification", seconds=1.0, seed=0, threads=1)(kind).num_threads == 1, kind
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="threads=1"):
+            RunConfig(threads=bad)
+
+
 def test_class_weight_keeps_the_classic_members_that_take_it():
     assert classic_kinds({0: 1.0, 1: 3.0}) == ["lightgbm"]
 

@@ -169,23 +169,24 @@ def refusals() -> tuple[type[BaseException], ...]:
 
 
 def classic_factory(kind: str, task: str, *, seconds: float, seed: int,
-                    class_weight: dict[int, float] | None = None) -> Any:
-    """``factory(name) -> Member``: an unfitted classic member of ``kind``, stopped at ``seconds``."""
+                    class_weight: dict[int, float] | None = None, threads: int = 0) -> Any:
+    """``factory(name) -> Member``: an unfitted classic member of ``kind``, stopped at ``seconds``,
+    with ``threads`` CPU threads (0: the library's choice)."""
     from topnet import ensemble
 
     def factory(name: str) -> Any:
+        boosted = {"seed": seed, "num_boost_round": 1000, "time_limit": seconds, "num_threads": threads}
         if kind == "lightgbm":
-            return ensemble.LightGBMMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds,
-                                           class_weight=class_weight)
+            return ensemble.LightGBMMember(name, task, class_weight=class_weight, **boosted)
         if kind == "catboost":
-            return ensemble.CatBoostMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds)
+            return ensemble.CatBoostMember(name, task, **boosted)
         if kind == "xgboost":
-            return ensemble.XGBoostMember(name, task, seed=seed, num_boost_round=1000, time_limit=seconds)
+            return ensemble.XGBoostMember(name, task, **boosted)
         if kind in ("extra_trees", "random_forest"):
             forest = ensemble.ExtraTreesMember if kind == "extra_trees" else ensemble.RandomForestMember
-            return forest(name, task, num_trees=300, seed=seed, time_limit=seconds)
+            return forest(name, task, num_trees=300, seed=seed, time_limit=seconds, num_threads=threads)
         if kind == "knn":
-            return ensemble.KNNMember(name, task, time_limit=seconds)
+            return ensemble.KNNMember(name, task, time_limit=seconds, num_threads=threads)
         if kind == "linear":
             return ensemble.LinearMember(name, task)
         raise ValueError(f"unknown classic member kind {kind!r}; expected one of {list(CLASSIC_KINDS)}")
@@ -194,11 +195,12 @@ def classic_factory(kind: str, task: str, *, seconds: float, seed: int,
 
 
 def bag_classic(kind: str, data: RunSplits, pool: Pool, *, num_folds: int, seconds: float, seed: int,
-                class_weight: dict[int, float] | None = None) -> BaggedMember:
+                class_weight: dict[int, float] | None = None, threads: int = 0) -> BaggedMember:
     """A bagged classic member of ``kind`` on the pool: each fold model (early-stopped on its
     inner slice, where it stops early) gets an equal share of ``seconds``; sets of k are
     repeated on new folds while the box has room, up to ``REPEATS[kind]`` sets."""
-    factory = classic_factory(kind, data.task, seconds=seconds / num_folds, seed=seed, class_weight=class_weight)
+    factory = classic_factory(kind, data.task, seconds=seconds / num_folds, seed=seed, class_weight=class_weight,
+                              threads=threads)
     member = BaggedMember(factory, name=kind, task=data.task, num_folds=num_folds, seed=seed,
                           repeats=REPEATS.get(kind, 1), seconds=seconds).fit(pool.dataset)
     set_split_scores(member, data, pool)

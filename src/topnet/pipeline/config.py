@@ -94,6 +94,9 @@ class RunConfig:
             `topnet.pipeline.bagged`); ``"auto"`` (the default) bags with 5 folds a table of at
             most 50,000 rows (train + valid + blend); 0 keeps the train / valid / blend splits.
             Other kinds of data ignore it.
+        threads: CPU threads of the classic members (LightGBM, CatBoost, XGBoost, the forests,
+            k-NN); 0 (the default): each library's own choice, all cores. Set it to share a
+            machine fairly (B11 runs topnet beside AutoGluon with one thread each).
         mc_samples: MC dropout samples for the uncertainty estimates (0: none).
         tensorboard: write TensorBoard logs of the retrained models (needs ``tensorboard``).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
@@ -131,6 +134,7 @@ class RunConfig:
     lightgbm: bool = True
     class_weight: str | None = None
     bagging: int | str = "auto"
+    threads: int = 0
     mc_samples: int = 30
     tensorboard: bool = True
     device: str = "auto"
@@ -157,6 +161,9 @@ class RunConfig:
                                             "e.g. --set bagging=5"))
         if not isinstance(self.search, bool):
             raise ValueError(format_message("search", self.search, "true or false"))
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(format_message("threads", self.threads, "a non-negative int (0: all cores)",
+                                            "e.g. --set threads=1"))
         if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
             raise ValueError(format_message("mc_samples", self.mc_samples, "a non-negative int (0: no MC dropout)"))
         if self.data.lower().endswith(TABLE_SUFFIXES) and not self.target and not is_manifest(self.data):

@@ -239,14 +239,15 @@ def make_plans(records: list[TrialRecord], durations: dict[int, float], data: Ru
 
 
 def train_lightgbm(data: RunSplits, run: Path, *, seed: int, seconds: float,
-                   class_weight: dict[int, float] | None = None) -> tuple[Any, dict[str, Any]]:
+                   class_weight: dict[int, float] | None = None, threads: int = 0) -> tuple[Any, dict[str, Any]]:
     """A LightGBM member on train (early-stopped on valid, stopped at ``seconds``), saved to ``models/lightgbm``."""
     from topnet.ensemble import LightGBMMember
 
     started = time.monotonic()
     if data.kind == "text":  # trees do not read token ids: the classic member of text is TF-IDF + a linear model
         return train_tfidf_linear(data, run, seed=seed, seconds=seconds, class_weight=class_weight)
-    member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds, class_weight=class_weight)
+    member = LightGBMMember(task=data.task, seed=seed, num_boost_round=1000, time_limit=seconds, class_weight=class_weight,
+                            num_threads=threads)
     member.fit(data.splits.train, data.splits.valid)
     member.save(run / "models" / "lightgbm")
     record = {"name": "lightgbm", "family": "lightgbm", "seconds": round(time.monotonic() - started, 3),

@@ -265,7 +265,8 @@ def _bagged_classic_phase(job: Run, records: dict[str, dict[str, Any]]) -> list[
         job.say(f"{kind} as {job.folds} fold models", seconds)
         try:
             member = bag_classic(kind, job.data, job.pool, num_folds=job.folds, seconds=seconds,
-                                 seed=derive_seed(config.seed, "classic", kind) % 2**31, class_weight=job.class_weight)
+                                 seed=derive_seed(config.seed, "classic", kind) % 2**31, class_weight=job.class_weight,
+                                 threads=config.threads)
         except refusals() as error:  # one library refusing this table must not end the run
             job.note(f"{kind}: left out ({type(error).__name__}: {error})")
             continue
@@ -300,7 +301,8 @@ def _lightgbm_phase(job: Run, records: dict[str, dict[str, Any]]) -> Any:
         return load_member(folder, member_config)
     allowance = plan.start("lightgbm")
     job.say("TF-IDF + linear model" if data.kind == "text" else "LightGBM", allowance)
-    member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance, class_weight=job.class_weight)
+    member, record = train_lightgbm(data, out, seed=config.seed, seconds=allowance, class_weight=job.class_weight,
+                                    threads=config.threads)
     write_json(folder / "member.json", {**member.config(), "record": record})
     records["lightgbm"] = record
     plan.finish("lightgbm", trees=record["trees"])
