@@ -159,3 +159,32 @@ def image_npz(tmp_path) -> Path:
 def table_csv():
     """``table_csv(path, task)`` writes the tiny table."""
     return write_table_csv
+
+
+def kill_run_when(arguments: list[str], moment, timeout: float = 240.0) -> None:
+    """``topnet run ARGUMENTS`` in a real child process, SIGKILLed as soon as ``moment()`` is
+    true (read off the run directory, never a fixed delay); fails if the run ends first."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run", *arguments]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    deadline = time.monotonic() + timeout
+    try:
+        while not moment():
+            assert child.poll() is None, f"the run ended before the kill moment: {child.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the kill moment never came"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+        child.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def kill_run():
+    """``kill_run(arguments, moment)``: `kill_run_when`."""
+    return kill_run_when

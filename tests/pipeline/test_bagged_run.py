@@ -87,21 +87,12 @@ def test_class_weight_keeps_the_classic_members_that_take_it():
 
 
 @pytest.mark.slow
-def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_them(tmp_path, table_csv):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_them(tmp_path, table_csv, kill_run):
     from topnet.report.schema import read_run
 
     data, out = table_csv(tmp_path / "table.csv", "classification"), tmp_path / "run"
     settings = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=0", "--set", "max_epochs=6",
                 "--set", "tensorboard=false", "--set", "search_epochs=1"]
-    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run", "--data",
-               str(data), "--target", "target", "--out", str(out), "--budget", "30s", "--quiet", *settings]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def finished() -> list[str]:
         try:
@@ -109,16 +100,9 @@ def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_t
         except (OSError, ValueError):  # not written yet, or caught mid-write
             return []
 
-    deadline = time.monotonic() + 240
-    try:
-        while len(finished()) < 2:  # the kill lands after two classic members are saved, before the networks
-            assert child.poll() is None, f"the run ended before the kill moment: {child.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() < deadline, "the kill moment never came"
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=60)
-        child.stderr.close()
+    # the kill lands after two classic members are saved, before the networks
+    kill_run(["--data", str(data), "--target", "target", "--out", str(out), "--budget", "30s", "--quiet",
+              *settings], lambda: len(finished()) >= 2)
     done = finished()
     stamps = {kind: (out / "models" / kind / "out_of_fold.npy").stat().st_mtime_ns for kind in done}
     config = RunConfig(data=str(data), out=str(out), target="target", budget="30s", lr_find_steps=40, top_k=2,

@@ -58,21 +58,10 @@ def _state(out: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path, image_npz):
+def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path, image_npz, kill_run):
     out = tmp_path / "run"
-    command = [sys.executable, "-c", "import sys; from topnet.cli import main; sys.exit(main())", "run",
-               "--data", str(image_npz), "--out", str(out), "--budget", "90s", "--quiet", *SETTINGS]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
-    deadline = time.monotonic() + 240
-    try:
-        while not MOMENTS[moment](out):
-            assert child.poll() is None, f"the run ended before the kill moment: {child.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() < deadline, "the kill moment never came"
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=60)
-        child.stderr.close()
+    kill_run(["--data", str(image_npz), "--out", str(out), "--budget", "90s", "--quiet", *SETTINGS],
+                  lambda: MOMENTS[moment](out))
     assert not (out / "metrics.json").exists()
     trials_before, state_before = _complete_trials(out), _state(out)
     retrained_before = list(state_before.get("retrained", []))
