@@ -85,6 +85,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2", help="B11's seeds (each its own split), comma-separated")
     parser.add_argument("--jobs", type=int, default=1, choices=(1, 2),
                         help="B11: 2 runs topnet and AutoGluon side by side (each with --threads threads)")
+    parser.add_argument("--summarise", nargs="+", default=None, metavar="TABLES.JSONL",
+                        help="B11: print the summary of earlier runs' tables.jsonl files together (e.g. seeds run "
+                             "in separate invocations on the same code) and exit")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a topnet run setting for B11's runs, e.g. --set bagging=5 (repeatable)")
     args = parser.parse_args()
@@ -315,6 +318,10 @@ def main_tables(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse()
+    if args.summarise:
+        rows = [json.loads(line) for path in args.summarise for line in Path(path).read_text().splitlines() if line.strip()]
+        summarise_tables(rows)
+        return
     torch.set_num_threads(args.threads)
     if args.tables:
         main_tables(args)

@@ -41,6 +41,21 @@ def test_every_member_is_k_fold_models_fitted_on_train_valid_and_blend(bagged_ru
 
 
 @pytest.mark.slow
+def test_the_search_scores_its_trials_out_of_fold(bagged_run):
+    from topnet.tune._optuna import import_optuna
+    from topnet.tune.study import ATTR_FIT
+
+    _, out, metrics = bagged_run
+    optuna = import_optuna()
+    study = optuna.load_study(study_name="topnet-run", storage=f"sqlite:///{out / 'search' / 'study.db'}")
+    assert json.loads(study.user_attrs[ATTR_FIT])["folds"] == 3  # the run's folds, recorded for workers too
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert all(len(t.user_attrs["fold_values"]) == 3 for t in complete)  # (a 30 s run may complete none)
+    assert metrics["search"]["scored_on"] == "out-of-fold"
+    assert "scored out of fold" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
 def test_valid_and_blend_scores_are_out_of_fold(bagged_run):
     from topnet.ensemble.members import load_member
 

@@ -38,6 +38,11 @@ class FitSettings:
             few slow configurations cannot eat a short search.
         class_weight: ``fit``'s ``{class index: weight}`` for every network trained with these
             settings (``topnet run``'s ``class_weight = "balanced"`` computes it from train).
+        folds: 0 scores a trial on ``valid``; k >= 2 scores it out of fold: train, valid and
+            blend are pooled and dealt into k folds (the same for every trial), each fold is
+            trained on the others and scored, and the trial's value is the score of the
+            out-of-fold predictions over the pool (`topnet.tune.trial_objective`); what a
+            bagged ``topnet run`` searches with, since its members are k-fold bagged.
 
     Example:
         >>> FitSettings(metric="val_loss").direction
@@ -59,6 +64,7 @@ class FitSettings:
     channels_last: bool = False
     restore_best_weights: bool = True
     class_weight: dict[int, float] | None = None
+    folds: int = 0
 
     def __post_init__(self) -> None:
         if self.direction is None:
@@ -78,6 +84,8 @@ class FitSettings:
                                                    and math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
             raise ValueError(format_message("trial_seconds", self.trial_seconds, "a positive number of seconds or None"))
         check_precision(self.precision)
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
+            raise ValueError(format_message("folds", self.folds, "0 (score on valid) or an int >= 2 (out of fold)"))
         if self.class_weight is not None:
             object.__setattr__(self, "class_weight", _check_class_weight(self.class_weight))
 

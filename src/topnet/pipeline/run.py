@@ -139,18 +139,20 @@ def _search_phase(job: Run, space: Any) -> Any:
     """Phase 3: the search (or, when it is done or turned off, the study's summary)."""
     config, search_dir = job.config, job.out / "search"
     if job.done("search"):  # summarise the finished study without running trials
-        return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0)
+        return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
     if not config.search:  # the ablation: the search's time goes to retraining the baseline
         job.plan.skip("search", "search = false")
         job.save()
-        return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0)
+        return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
     allowance = job.plan.start("search")
     epochs, samples = search_fidelity(config, job.data)
-    job.say(f"search ({epochs} epochs per trial on {samples or len(job.data.splits.train)} train rows)", allowance)
+    rows = f"{samples or len(job.data.splits.train)} train rows" if not job.folds else \
+        f"{job.folds} folds of the {len(job.pool.dataset)} pooled rows, scored out of fold"
+    job.say(f"search ({epochs} epochs per trial on {rows})", allowance)
     if config.storage is not None:
         job.note(f"other machines can join the search: topnet worker --study {study_name(config)} "
                  f"--storage {redact_url(config.storage)}")
-    result = run_search(space, job.data, config, search_dir, seconds=allowance)
+    result = run_search(space, job.data, config, search_dir, seconds=allowance, folds=job.folds)
     write_json(job.out / "tune.json", tune_document(result))
     job.plan.finish("search", trials=result.counts, best_value=result.best_value)
     job.save()
@@ -206,10 +208,9 @@ def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dic
     if not finished:
         job.plan.start("retrain")
     later = ["ensemble"]
-    _, samples = search_fidelity(config, data)
     per_epoch = probe_epoch_seconds(chosen[0].config, data, job.fit_settings(result.metric), seed=config.seed)
-    per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), samples or len(data.splits.train),
-                                                 len(data.splits.train))
+    trial_rows = len(pool.dataset) * (job.folds - 1) // job.folds  # a fold's rows: the trials were scored out of fold
+    per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), trial_rows, len(data.splits.train))
     members = {}
     for index, record in enumerate(chosen + more_configs(result, chosen, 2 * config.top_k)):
         name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
@@ -339,7 +340,8 @@ def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[st
     plan.finish("ensemble", combiner=ensemble.combiner_name_)
     table = evaluation["models"]
     metrics = {**evaluation["metrics"], "budget_s": plan.budget_s, "elapsed_s": round(plan.elapsed(), 3),
-               "search": search_gain(*search, table["models"], table["greater_is_better"]), "phases": plan.phases}
+               "search": search_gain(*search, table["models"], table["greater_is_better"],
+                                     scored_on="out-of-fold" if job.folds else "valid"), "phases": plan.phases}
     write_json(out / "metrics.json", metrics)
     job.save()
     build_report(out)

@@ -104,11 +104,13 @@ def with_baseline_lr(space: SearchSpace, lr: float | None) -> SearchSpace:
 
 
 def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any, seconds: float,
-               max_trials: int | None = None) -> TuneResult:
+               max_trials: int | None = None, folds: int = 0) -> TuneResult:
     """``tune`` on the run's own splits (loaded once; the study records their `DataSpec` for
     workers) for ``seconds``, resuming the study if it exists; a trial may train for
     `topnet.budget.search_trial_seconds` (the baseline, first, is never cut). The trials use
-    the run's class weights, from all of train (as the retrained networks do)."""
+    the run's class weights, from all of train (as the retrained networks do). With ``folds``
+    (a bagged run) each trial is scored out of fold over train, valid and blend pooled, the
+    rows and folds its members are bagged on (`topnet.configs.FitSettings.folds`)."""
     epochs, samples = search_fidelity(config, data)
     return tune(space, data.for_search(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
                 trial_seconds=budget.search_trial_seconds(seconds),
@@ -116,7 +118,7 @@ def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any,
                 sampler=config.sampler, pruner=config.pruner, storage=config.storage,
                 study_name=study_name(config), seed=config.seed, out=out, epochs=epochs, keep_top_k=config.top_k,
                 device=config.device, precision=config.precision, channels_last=data.channels_last,
-                verbose=config.verbose)
+                folds=folds, verbose=config.verbose)
 
 
 def study_name(config: RunConfig) -> str:
@@ -183,10 +185,11 @@ def tune_document(result: TuneResult) -> dict[str, Any]:
 
 
 def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, Any]],
-                greater_is_better: bool) -> dict[str, Any]:
+                greater_is_better: bool, scored_on: str = "valid") -> dict[str, Any]:
     """What the search bought, for ``metrics.json`` and the report.
 
-    On valid, at the search's fidelity: the baseline trial (the space's baseline, tried first)
+    On valid (``scored_on``: ``"out-of-fold"`` where a bagged run's trials were scored out of
+    fold), at the search's fidelity: the baseline trial (the space's baseline, tried first)
     against the best trial. On blend, after retraining: the mean score of the members retrained
     from the baseline's configuration against those from the configurations the search found
     (``members``: the rows of ``models.json``, which carry ``trial`` and ``blend``). A value is
@@ -218,7 +221,7 @@ def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, 
     better = None
     if blend_base is not None and blend_found is not None:
         better = blend_found > blend_base if greater_is_better else blend_found < blend_base
-    return {"trials": len(complete), "baseline_trial": base.number if base else None,
+    return {"trials": len(complete), "scored_on": scored_on, "baseline_trial": base.number if base else None,
             "baseline_valid": base.value if base else None, "best_trial": best.number if best else None,
             "best_valid": best.value if best else None,
             "best_is_baseline": bool(best is not None and base is not None and best.number == base.number),

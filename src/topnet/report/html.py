@@ -237,6 +237,8 @@ def _search_gain(gain: Any, metric: str) -> str:
     if not isinstance(gain, dict) or not gain.get("trials"):
         return ""
     text = "<p><b>What the search bought.</b> "
+    if gain.get("scored_on") == "out-of-fold":
+        text += "The trials were scored out of fold, over every pooled row (the run is bagged). "
     if gain.get("baseline_trial") is None:
         text += f"The baseline was not among the finished trials; the best trial scored {_num(gain.get('best_valid'), metric)}."
     elif gain.get("best_is_baseline"):

@@ -6,6 +6,14 @@ the configuration, seed and validation curve on the trial, and offers the best w
 `CheckpointKeeper`. The test split is never touched; ``blend`` only by the selection-bias check.
 ASHA and Hyperband make early rungs cheap by cutting trials after a few epochs; ``subset_epochs``
 (`FitSettings`) makes them cheaper still.
+
+With ``FitSettings.folds = k`` (a bagged ``topnet run``) a trial is scored out of fold instead:
+train, valid and blend are pooled and dealt into k folds (`fold_splits`, the same folds for
+every trial), the configuration trains k times, each time on k − 1 folds, and is scored on the
+fold it did not see; the trial's value is the score of those out-of-fold predictions over the
+whole pool (each fold's value weighted by its rows: the accuracy or mean loss of the pooled
+predictions). The epochs of fold j are reported as steps ``j * epochs + epoch``, so a pruner
+compares a trial's fold j with the other trials' fold j, and it may stop a trial between folds.
 """
 from __future__ import annotations
 
@@ -21,13 +29,36 @@ import numpy as np
 from topnet.budget import trial_time_limit
 from topnet.callbacks import Deadline, PruningCallback
 from topnet.configs import FitSettings, TrialData, complete_config, train_config
+from topnet.configs.training import TrainOutcome
+from topnet.data import Splits, concatenate
 from topnet.errors import NonFiniteError, TrainingInterrupted
 from topnet.io import remove_tree
 from topnet.seeding import derive_seed
 from topnet.tune._optuna import import_optuna
 from topnet.tune.study import first_try_index
 
-__all__ = ["TrialObjective"]
+__all__ = ["TrialObjective", "fold_splits"]
+
+
+def fold_splits(splits: Splits, num_folds: int, *, seed: int, task: str) -> list[TrialData]:
+    """The k folds of a trial scored out of fold: train, valid and blend (test is never part of
+    a search) pooled in that order and dealt into ``num_folds`` folds (stratified by class for
+    classification; `topnet.ensemble.selection.fold_ids`), as ``TrialData(train=the other
+    folds, valid=fold j)`` for each j.
+
+    Example:
+        >>> from topnet.data import Dataset
+        >>> part = Dataset(x=np.arange(20.0).reshape(10, 2), y=np.array([0, 1] * 5))
+        >>> folds = fold_splits(Splits(train=part, valid=part.take(range(4))), 2, seed=0, task="classification")
+        >>> [(len(f.splits.train), len(f.splits.valid)) for f in folds]
+        [(7, 7), (7, 7)]
+    """
+    from topnet.ensemble.selection import fold_ids
+
+    pool = concatenate([part for part in (splits.train, splits.valid, splits.blend) if part is not None])
+    ids = fold_ids(np.asarray(pool.y), num_folds, seed=seed, stratify=task == "classification", what="search rows")
+    return [TrialData(Splits(train=pool.take(np.flatnonzero(ids != fold)), valid=pool.take(np.flatnonzero(ids == fold))))
+            for fold in range(int(ids.max()) + 1)]
 
 
 def _run_again(trial: Any) -> None:
@@ -38,6 +69,13 @@ def _run_again(trial: Any) -> None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
         retry()(trial.study, frozen)
+
+
+def _record(trial: Any, outcome: TrainOutcome) -> None:
+    """The trial's curve, epochs run and best epoch, on record (a pruned trial keeps them too)."""
+    trial.set_user_attr("curve", outcome.curve)
+    trial.set_user_attr("epochs_run", outcome.epochs_run)
+    trial.set_user_attr("best_epoch", outcome.best_epoch)
 
 
 class TrialObjective:
@@ -57,6 +95,10 @@ class TrialObjective:
             backup and is queued again with its parameters, so a resumed search continues it.
             None: no backups.
 
+    With ``settings.folds`` the trial is scored out of fold (see the module's docstring); its
+    folds train without backups (a trial stopped part-way runs again from its first fold), and
+    no checkpoint is kept (no fold model saw every row).
+
     A trial whose value is NaN or infinite (the training diverged) is marked FAIL with the
     reason in its ``error`` user attribute (Optuna would store +inf as a complete trial), as are
     trials that raise (`topnet.tune.runner`); neither can become the best.
@@ -71,6 +113,15 @@ class TrialObjective:
         self.deadline = deadline
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.backup_dir = backup_dir
+        self._folds: list[TrialData] | None = None
+
+    @property
+    def folds(self) -> list[TrialData]:
+        """The folds of an out-of-fold trial (dealt once, on first use, the same for every trial)."""
+        if self._folds is None:
+            self._folds = fold_splits(self.data.splits, self.settings.folds, task=self.data.task,
+                                      seed=derive_seed(self.settings.seed, "search folds") % 2**31)
+        return self._folds
 
     def __call__(self, trial: Any) -> float:
         index = first_try_index(trial.study, trial)  # not the number: a retry before it must not shift the seeds
@@ -105,23 +156,57 @@ class TrialObjective:
         resumed = backups is not None and any(backups.glob("*/backup*.pt"))
         for key, value in (("config", config), ("seed", seed), ("worker", self.worker), ("resumed", resumed)):
             trial.set_user_attr(key, value)
-        pruning = PruningCallback(trial, self.settings.metric)
         limit = self._time_limit(trial)
-        callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
-        outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks, backup_dir=backups)
-        trial.set_user_attr("curve", outcome.curve)
-        trial.set_user_attr("epochs_run", outcome.epochs_run)
-        trial.set_user_attr("best_epoch", outcome.best_epoch)
+        if self.settings.folds:
+            outcome = self._train_folds(trial, config, seed, limit)
+        else:
+            pruning = PruningCallback(trial, self.settings.metric)
+            callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
+            outcome = train_config(config, self.data, self.settings, seed=seed, callbacks=callbacks,
+                                   backup_dir=backups)
+            _record(trial, outcome)
+            self._stop_if_cut(trial, limit)
+            pruning.raise_if_pruned()
+        if not math.isfinite(outcome.value):
+            trial.set_user_attr("stopped", "diverged")  # not an error of the space: the search goes on (runner)
+            raise NonFiniteError(f"{self.settings.metric} is {outcome.value} (the training diverged)")
+        if self.keeper is not None and not self.settings.folds:
+            self.keeper.offer(trial, outcome.value, outcome.model, config)
+        return outcome.value
+
+    def _stop_if_cut(self, trial: Any, limit: Deadline | None) -> None:
+        """Prune the trial whose last fit the search's deadline or its own time limit cut short."""
         if self.deadline is not None and self.deadline.expired_during_fit:
             trial.set_user_attr("stopped", "budget")
             raise import_optuna().TrialPruned("stopped when the wall-time budget ran out")
         if limit is not None and limit.expired_during_fit:
             trial.set_user_attr("stopped", "slow")
             raise import_optuna().TrialPruned(f"stopped after {limit.seconds:.0f}s (trial_seconds)")
-        pruning.raise_if_pruned()
-        if not math.isfinite(outcome.value):
-            trial.set_user_attr("stopped", "diverged")  # not an error of the space: the search goes on (runner)
-            raise NonFiniteError(f"{self.settings.metric} is {outcome.value} (the training diverged)")
-        if self.keeper is not None:
-            self.keeper.offer(trial, outcome.value, outcome.model, config)
-        return outcome.value
+
+    def _train_folds(self, trial: Any, config: dict[str, Any], seed: int, limit: Deadline | None) -> TrainOutcome:
+        """Train ``config`` on each fold; the outcome's value is the out-of-fold score (the folds'
+        values weighted by their rows), its curve the folds' epochs one after another, its
+        model the first fold's. The pruner may stop the trial after any fold but the last."""
+        folds, epochs = self.folds, self.settings.epochs
+        values, sizes, curve, outcomes = [], [], {}, []
+        for index, fold in enumerate(folds):
+            pruning = PruningCallback(trial, self.settings.metric, step_offset=index * epochs)
+            callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
+            outcome = train_config(config, fold, self.settings, seed=derive_seed(seed, "fold", index) % 2**31,
+                                   callbacks=callbacks)
+            outcomes.append(outcome)
+            for key, series in outcome.curve.items():
+                curve.setdefault(key, []).extend(series)
+            _record(trial, TrainOutcome(outcome.model, outcome.value, outcomes[0].best_epoch, curve,
+                                        sum(o.epochs_run for o in outcomes)))
+            self._stop_if_cut(trial, limit)
+            pruning.raise_if_pruned()
+            values.append(outcome.value)
+            sizes.append(len(fold.splits.valid))
+            trial.set_user_attr("fold_values", [float(v) for v in values])
+            if index + 1 < len(folds) and trial.should_prune():
+                trial.set_user_attr("stopped", f"pruned after fold {index}")
+                raise import_optuna().TrialPruned(f"pruned after fold {index} of {len(folds)}")
+        value = float(np.average(values, weights=sizes))
+        return TrainOutcome(model=outcomes[0].model, value=value, best_epoch=outcomes[0].best_epoch, curve=curve,
+                            epochs_run=sum(o.epochs_run for o in outcomes))

@@ -79,8 +79,8 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
          direction: str | None = None, patience: int | None = None, keep_top_k: int = 3, subset: float = 1.0,
          subset_epochs: int = 0, device: str = "auto", noise_seeds: int = 0, heartbeat_interval: int = 30,
          grace_period: int | None = None, trial_seconds: float | None = None, precision: str = "float32",
-         channels_last: bool = False, class_weight: dict[int, float] | None = None, plots: bool = True,
-         verbose: int = 1) -> TuneResult:
+         channels_last: bool = False, class_weight: dict[int, float] | None = None, folds: int = 0,
+         plots: bool = True, verbose: int = 1) -> TuneResult:
     """Search the configurations of ``space`` on ``data`` and return the best.
 
     Args:
@@ -112,6 +112,10 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
         precision / channels_last / class_weight: as in `topnet.fit` (``precision="auto"``: bf16
             where the device does it in hardware; ``class_weight={class: weight}`` weights each
             trial's training loss); workers of a shared study follow them.
+        folds: 0 scores each trial on ``valid``; k >= 2 scores it out of fold over train, valid
+            and blend pooled (k trainings per trial; `FitSettings.folds`), as a bagged
+            ``topnet run`` does. The selection-bias check on blend is then not made (blend is
+            part of the pool).
         plots: write ``history.png`` and ``importances.png``.
         verbose: 1 prints a line per trial.
 
@@ -132,7 +136,7 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
     if limits.seconds is None and limits.trials is None and max_trials is None:
         raise ValueError(format_message("budget", budget, "a wall time or a trial count",
                                         "e.g. budget='10m' or num_trials=20"))
-    sampler_object, pruner_object = make_sampler(sampler, seed), make_pruner(pruner, epochs)
+    sampler_object, pruner_object = make_sampler(sampler, seed), make_pruner(pruner, epochs * max(folds, 1))
     splits, spec, standardizers = resolve_data(data)
     trial_data = TrialData(splits)
     metric = metric or ("val_accuracy" if trial_data.task == "classification" else "val_loss")
@@ -140,7 +144,7 @@ def tune(space: Any = None, data: Any = None, *, budget: str | float | None = No
                            direction=direction, patience=patience, subset=subset, subset_epochs=subset_epochs,
                            keep_top_k=keep_top_k, seed=seed, device=device, num_trials=limits.trials,
                            trial_seconds=trial_seconds, precision=precision, channels_last=channels_last,
-                           class_weight=class_weight)
+                           class_weight=class_weight, folds=folds)
     space = resolve_space(space, splits)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,11 @@ def _finish(result: TuneResult, data: TrialData, settings: FitSettings, out: Pat
             plots: bool, standardizers: dict[str, Any] | None) -> None:
     """Selection bias, seed noise, plots and the standardiser, added to ``result`` and ``out``."""
     best = result.top_k(1, diverse=False)
-    if best:
+    if best and settings.folds:  # blend is part of the pool the trials were scored on
+        result.selection_bias = {"trial": best[0].number, "metric": settings.metric.removeprefix("val_"),
+                                 "valid": best[0].value, "blend": None,
+                                 "note": f"trials scored out of fold ({settings.folds} folds of train, valid and blend)"}
+    elif best:
         result.selection_bias = blend_score(best[0], data, settings)
     if noise_seeds:
         result.noise = seed_noise(result.top_k(3, diverse=False), data, settings, noise_seeds)

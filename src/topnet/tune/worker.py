@@ -98,7 +98,7 @@ def join_study(study_name: str, storage: str, *, out: str | os.PathLike = "runs/
         settings = dataclasses.replace(settings, device=device)
     sampler_seed = seed if seed is not None else derive_seed(0, "worker", worker) % 2**31
     study = load_study(rdb, study_name, sampler=make_sampler(search.get("sampler") or "tpe", sampler_seed),
-                       pruner=make_pruner(search.get("pruner") or "median", settings.epochs))
+                       pruner=make_pruner(search.get("pruner") or "median", settings.epochs * max(settings.folds, 1)))
     seconds = limits.seconds
     if seconds is None and search.get("deadline_at") is not None:  # the budget of the tune that created it
         seconds = max(0.0, search["deadline_at"] - time.time())
