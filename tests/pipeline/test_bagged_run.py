@@ -153,3 +153,24 @@ def test_a_classic_library_refusing_the_table_leaves_out_that_member_only(tmp_pa
     names = {row["name"] for row in json.loads((out / "models.json").read_text())["models"]}
     assert "catboost" not in names and set(classic_kinds()) - {"catboost"} <= names
     assert "catboost" not in json.loads((out / "state.json").read_text())["classic"]
+
+
+def test_untried_configs_are_the_portfolio_then_seeded_draws_never_a_tried_one():
+    from types import SimpleNamespace as S
+
+    from topnet.pipeline.bagged import member_name, untried_configs
+    from topnet.tune.space import Categorical, Float, SearchSpace
+
+    space = SearchSpace({"family": Categorical(["mlp"]), "width": Categorical([8, 16, 32, 64]),
+                         "lr": Float(1e-4, 1e-2, log=True)},
+                        baseline={"width": 8, "lr": 1e-3}, portfolio=[{"width": 16, "lr": 3e-3}, {"width": 64}])
+    tried = S(records=[S(params={"family": "mlp", "width": 8, "lr": 1e-3}),   # the baseline ran
+                       S(params={"family": "mlp", "width": 16, "lr": 3e-3})])  # so did the first portfolio entry
+    drawn = untried_configs(space, tried, 4, seed=7, epochs=3)
+    assert [r.number for r in drawn] == [-2, -3, -4, -5] and all(r.value is None for r in drawn)
+    assert drawn[0].config["width"] == 64  # the portfolio entry no trial ran comes first
+    assert all(1e-4 <= r.config["lr"] <= 1e-2 and r.config["width"] in (8, 16, 32, 64) for r in drawn)
+    again = untried_configs(space, tried, 4, seed=7, epochs=3)  # a resumed run draws the same configurations
+    assert [r.config for r in again] == [r.config for r in drawn]
+    assert untried_configs(space, tried, 0, seed=7, epochs=3) == []
+    assert member_name(5, drawn[1]) == "05-mlp-draw1"

@@ -34,7 +34,7 @@ from topnet.pipeline.data import RunSplits
 from topnet.seeding import derive_seed
 
 __all__ = ["ConfigMember", "Pool", "pool_of", "bag_network", "bag_classic", "classic_kinds", "CLASSIC_KINDS",
-           "AUTO_BAGGING_ROWS", "bagging_folds", "refusals", "more_configs"]
+           "AUTO_BAGGING_ROWS", "bagging_folds", "refusals", "more_configs", "untried_configs", "member_name"]
 
 # the classic members of a bagged table run, in the order they train (their expected value on
 # tables first: boosted trees, then the averaged trees, then the cheap different views)
@@ -224,6 +224,57 @@ def more_configs(result: Any, chosen: list[Any], limit: int) -> list[Any]:
     taken = {record.number for record in chosen}
     ranked = select_top_k(result.records, len(result.records), maximize=result.direction == "maximize")
     return [record for record in ranked if record.number not in taken][:max(0, limit - len(chosen))]
+
+
+def untried_configs(space: Any, result: Any, count: int, *, seed: int, epochs: int) -> list[Any]:
+    """``count`` configurations of ``space`` the search did not reach, for a bagged run whose
+    networks' phase has time left after the search's own (a short search scored out of fold may
+    finish one trial): first the space's first trials (baseline, portfolio) that no trial of
+    ``result`` ran, then random draws from the space. Seeded, so a resumed run draws the same.
+    Their records have numbers -2, -3, ... (no trial) and no value; the ensemble's weights, fitted
+    on their out-of-fold predictions, decide whether they count.
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> from topnet.tune.space import Categorical, SearchSpace
+        >>> space = SearchSpace({"family": Categorical(["mlp"]), "width": Categorical([8, 16, 32])},
+        ...                     baseline={"width": 8}, portfolio=[{"width": 32}])
+        >>> tried = S(records=[S(params={"family": "mlp", "width": 8})])
+        >>> drawn = untried_configs(space, tried, 3, seed=0, epochs=2)
+        >>> [r.number for r in drawn], drawn[0].config["width"]
+        ([-2, -3, -4], 32)
+    """
+    from topnet.configs import complete_config
+    from topnet.tune._optuna import import_optuna
+    from topnet.tune.checkpoints import TrialRecord
+
+    if count <= 0:
+        return []
+    optuna = import_optuna()
+    tried = [record.params for record in result.records]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    for params in space.first_trials():
+        if params and not any(all(done.get(k) == v for k, v in params.items()) for done in tried):
+            study.enqueue_trial(params)
+    drawn = []
+    for index in range(count):
+        trial = study.ask()
+        config = complete_config(space.sample(trial), epochs)
+        drawn.append(TrialRecord(-2 - index, "UNTRIED", None, config, params=dict(trial.params)))
+    return drawn
+
+
+def member_name(index: int, record: Any) -> str:
+    """A bagged network member's name: ``NN-family-`` and ``tN`` (trial N), ``baseline``, or
+    ``drawN`` (an untried configuration, `untried_configs`).
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> [member_name(i, S(number=n, family="mlp")) for i, n in enumerate([4, -1, -3])]
+        ['00-mlp-t4', '01-mlp-baseline', '02-mlp-draw1']
+    """
+    suffix = f"t{record.number}" if record.number >= 0 else "baseline" if record.number == -1 else f"draw{-record.number - 2}"
+    return f"{index:02d}-{record.family}-{suffix}"
 
 
 def distinct_configs(chosen: list[Any]) -> list[Any]:

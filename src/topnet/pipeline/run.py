@@ -35,7 +35,7 @@ from topnet.pipeline.evaluate import (
     write_ensemble_summary,
 )
 from topnet.pipeline.bagged import (bag_classic, bag_network, bagging_folds, classic_kinds, distinct_configs, load_bagged,
-                                    more_configs, pool_of, refusals, save_bagged)
+                                    member_name, more_configs, pool_of, refusals, save_bagged, untried_configs)
 from topnet.pipeline.retrain import (Retraining, probe_epoch_seconds, retrain_patience, search_checkpoints, train_lightgbm,
                                      trial_epoch_seconds)
 from topnet.pipeline.run_state import Run
@@ -85,7 +85,7 @@ def run(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
         chosen = _bagged_choice(job, result, space)
         records: dict[str, dict[str, Any]] = {}
         classic = _bagged_classic_phase(job, records)  # first: the networks then take the time it leaves
-        members = _bagged_retrain_phase(job, result, chosen, records)
+        members = _bagged_retrain_phase(job, result, space, chosen, records)
     else:
         members, records = _retrain_phase(job, result, space)
         _add_search_checkpoints(job, members, records)
@@ -197,12 +197,14 @@ def _bagged_choice(job: Run, result: Any, space: Any) -> list[Any]:
     return chosen
 
 
-def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _bagged_retrain_phase(job: Run, result: Any, space: Any, chosen: list[Any],
+                          records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Phase 5, bagged: each chosen configuration as k fold models on the pool, an equal share
     of what the phase has left each (`topnet.pipeline.bagged.bag_network`): it runs after the
     classic members and takes the time they left, up to the ensemble's floor. While the phase
     still has a tenth of its time (at least 5 s) after them, the search's next configurations
-    are bagged too (`more_configs`, up to ``2 × top_k`` in all)."""
+    are bagged too (`more_configs`), then configurations the search did not reach
+    (`untried_configs`: the space's portfolio, then random draws), up to ``2 × top_k`` in all."""
     config, data, pool = job.config, job.data, job.pool
     finished = job.done("retrain")
     if not finished:
@@ -212,8 +214,12 @@ def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dic
     trial_rows = len(pool.dataset) * (job.folds - 1) // job.folds  # a fold's rows: the trials were scored out of fold
     per_epoch = per_epoch or trial_epoch_seconds(chosen[0], trial_seconds(result), trial_rows, len(data.splits.train))
     members = {}
-    for index, record in enumerate(chosen + more_configs(result, chosen, 2 * config.top_k)):
-        name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
+    later_configs = more_configs(result, chosen, 2 * config.top_k)
+    later_configs += untried_configs(space, result, 2 * config.top_k - len(chosen) - len(later_configs),
+                                     seed=derive_seed(config.seed, "untried") % 2**31,
+                                     epochs=search_fidelity(config, data)[0])
+    for index, record in enumerate(chosen + later_configs):
+        name = member_name(index, record)
         folder = job.out / "models" / name
         if name in job.state.document["retrained"]:
             members[name], records[name] = load_bagged(folder, data, pool, config.device)
@@ -229,7 +235,8 @@ def _bagged_retrain_phase(job: Run, result: Any, chosen: list[Any], records: dic
                                     seconds=seconds, per_epoch=per_epoch, max_epochs=config.max_epochs,
                                     seed=derive_seed(config.seed, "retrain", index) % 2**31, device=config.device,
                                     histories=job.out / "histories")
-        records[name] = {"name": name, "trial": record.number, "family": record.family, "folds": job.folds,
+        records[name] = {"name": name, "trial": record.number if record.number >= -1 else None,
+                         "family": record.family, "folds": job.folds,
                          "seconds": round(time.monotonic() - started, 3), "config": record.config}
         save_bagged(members[name], folder, records[name])
         job.state.document["retrained"].append(name)
