@@ -155,7 +155,7 @@ def test_a_classic_library_refusing_the_table_leaves_out_that_member_only(tmp_pa
     assert "catboost" not in json.loads((out / "state.json").read_text())["classic"]
 
 
-def test_untried_configs_are_the_portfolio_then_seeded_draws_never_a_tried_one():
+def test_untried_configs_are_the_portfolio_then_seeded_draws_never_a_tried_one(capfd):
     from types import SimpleNamespace as S
 
     from topnet.pipeline.bagged import member_name, untried_configs
@@ -174,3 +174,4 @@ def test_untried_configs_are_the_portfolio_then_seeded_draws_never_a_tried_one()
     assert [r.config for r in again] == [r.config for r in drawn]
     assert untried_configs(space, tried, 0, seed=7, epochs=3) == []
     assert member_name(5, drawn[1]) == "05-mlp-draw1"
+    assert "study created" not in capfd.readouterr().err  # Optuna's INFO line stays out of a run's output

@@ -247,12 +247,14 @@ def untried_configs(space: Any, result: Any, count: int, *, seed: int, epochs: i
     from topnet.configs import complete_config
     from topnet.tune._optuna import import_optuna
     from topnet.tune.checkpoints import TrialRecord
+    from topnet.tune.study import quiet_logs
 
     if count <= 0:
         return []
     optuna = import_optuna()
     tried = [record.params for record in result.records]
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    with quiet_logs():  # no "A new study created in memory" line in a run's output
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     for params in space.first_trials():
         if params and not any(all(done.get(k) == v for k, v in params.items()) for done in tried):
             study.enqueue_trial(params)
