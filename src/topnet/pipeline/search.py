@@ -110,7 +110,8 @@ def run_search(space: SearchSpace, data: RunSplits, config: RunConfig, out: Any,
     `topnet.budget.search_trial_seconds` (the baseline, first, is never cut). The trials use
     the run's class weights, from all of train (as the retrained networks do). With ``folds``
     (a bagged run) each trial is scored out of fold over train, valid and blend pooled, the
-    rows and folds its members are bagged on (`topnet.configs.FitSettings.folds`)."""
+    rows its members are bagged on (in folds of the search's own, the same for every trial;
+    `topnet.configs.FitSettings.folds`)."""
     epochs, samples = search_fidelity(config, data)
     return tune(space, data.for_search(config, samples), budget=max(seconds, 1.0), max_trials=max_trials,
                 trial_seconds=budget.search_trial_seconds(seconds),
