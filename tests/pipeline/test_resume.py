@@ -61,7 +61,7 @@ def _state(out: Path) -> dict:
 def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path, image_npz, kill_run):
     out = tmp_path / "run"
     kill_run(["--data", str(image_npz), "--out", str(out), "--budget", "90s", "--quiet", *SETTINGS],
-                  lambda: MOMENTS[moment](out))
+             lambda: MOMENTS[moment](out))
     assert not (out / "metrics.json").exists()
     trials_before, state_before = _complete_trials(out), _state(out)
     retrained_before = list(state_before.get("retrained", []))

@@ -27,10 +27,13 @@ def blend_score(record: TrialRecord, data: TrialData, settings: FitSettings) -> 
 
     Returns:
         ``{"trial", "metric", "valid", "blend", "gap"}`` (``gap = valid - blend``); ``blend`` is
-        None with a ``"note"`` when there is no blend split or no checkpoint on this machine.
+        None with a ``"note"`` when there is no blend split or no checkpoint on this machine, or
+        when the trials were scored out of fold (``settings.folds``: blend is part of their pool).
     """
     name = settings.metric.removeprefix("val_")
     result: dict[str, Any] = {"trial": record.number, "metric": name, "valid": record.value, "blend": None}
+    if settings.folds:
+        return {**result, "note": f"trials scored out of fold ({settings.folds} folds of train, valid and blend)"}
     splits = data.for_family(record.family or "mlp")
     if splits.blend is None:
         return {**result, "note": "no blend split (split with blend > 0 to measure selection bias)"}

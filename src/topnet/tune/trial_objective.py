@@ -188,7 +188,7 @@ class TrialObjective:
         values weighted by their rows), its curve the folds' epochs one after another, its
         model the first fold's. The pruner may stop the trial after any fold but the last."""
         folds, epochs = self.folds, self.settings.epochs
-        values, sizes, curve, outcomes = [], [], {}, []
+        curve, outcomes = {}, []
         for index, fold in enumerate(folds):
             pruning = PruningCallback(trial, self.settings.metric, step_offset=index * epochs)
             callbacks = [c for c in (self.deadline, limit, pruning) if c is not None]
@@ -201,12 +201,10 @@ class TrialObjective:
                                         sum(o.epochs_run for o in outcomes)))
             self._stop_if_cut(trial, limit)
             pruning.raise_if_pruned()
-            values.append(outcome.value)
-            sizes.append(len(fold.splits.valid))
-            trial.set_user_attr("fold_values", [float(v) for v in values])
+            trial.set_user_attr("fold_values", [float(o.value) for o in outcomes])
             if index + 1 < len(folds) and trial.should_prune():
                 trial.set_user_attr("stopped", f"pruned after fold {index}")
                 raise import_optuna().TrialPruned(f"pruned after fold {index} of {len(folds)}")
-        value = float(np.average(values, weights=sizes))
+        value = float(np.average([o.value for o in outcomes], weights=[len(f.splits.valid) for f in folds]))
         return TrainOutcome(model=outcomes[0].model, value=value, best_epoch=outcomes[0].best_epoch, curve=curve,
                             epochs_run=sum(o.epochs_run for o in outcomes))

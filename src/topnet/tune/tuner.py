@@ -177,11 +177,7 @@ def _finish(result: TuneResult, data: TrialData, settings: FitSettings, out: Pat
             plots: bool, standardizers: dict[str, Any] | None) -> None:
     """Selection bias, seed noise, plots and the standardiser, added to ``result`` and ``out``."""
     best = result.top_k(1, diverse=False)
-    if best and settings.folds:  # blend is part of the pool the trials were scored on
-        result.selection_bias = {"trial": best[0].number, "metric": settings.metric.removeprefix("val_"),
-                                 "valid": best[0].value, "blend": None,
-                                 "note": f"trials scored out of fold ({settings.folds} folds of train, valid and blend)"}
-    elif best:
+    if best:
         result.selection_bias = blend_score(best[0], data, settings)
     if noise_seeds:
         result.noise = seed_noise(result.top_k(3, diverse=False), data, settings, noise_seeds)
