@@ -17,8 +17,10 @@ and test splits inside the rest, so the pooled rows a bagged run fits on are abo
     python bench/bench_bagging_threshold.py --sizes 10000,30000,70000,150000 --budget 5m --seeds 0,1,2 --jobs 2
 
 Results are appended to OUT/<UTC time>/threshold.jsonl as they come; the summary gives, per
-size, each arm's median [min–max] test error (1 − accuracy) and seconds, and in how many seeds
-bagging was better. ``bagging="auto"``'s threshold (`topnet.pipeline.bagged.AUTO_BAGGING_ROWS`)
+size, each arm's median [min–max] test error (1 − accuracy), wall seconds (the run and its
+predictions on the held-out rows) and the run's own `elapsed_s`, and in how many seeds
+bagging was better (``--summarise FILE...`` prints it for the files of several invocations).
+``bagging="auto"``'s threshold (`topnet.pipeline.bagged.AUTO_BAGGING_ROWS`)
 should sit where bagging stops being better at this budget.
 """
 from __future__ import annotations
@@ -84,7 +86,7 @@ def run_arm(train_csv: Path, test_x: Path, y_test: np.ndarray, out: Path, *, bag
 
 
 def summarise(rows: list[dict]) -> None:
-    print(f"\n{'size':>8} {'pooled':>8} {'arm':<8} {'test error median [min-max]':<30} {'seconds':>8}  seeds")
+    print(f"\n{'size':>8} {'pooled':>8} {'arm':<8} {'test error median [min-max]':<30} {'wall s':>8} {'run s':>8}  seeds")
     for size in sorted({r["size"] for r in rows}):
         arms = {arm: [r for r in rows if r["size"] == size and r["arm"] == arm] for arm in ("bagged", "plain")}
         for arm, found in arms.items():
@@ -92,7 +94,7 @@ def summarise(rows: list[dict]) -> None:
                 errors = [r["error"] for r in found]
                 print(f"{size:>8} {found[0]['pooled']:>8} {arm:<8} {statistics.median(errors):.4f} "
                       f"[{min(errors):.4f}-{max(errors):.4f}]{'':<8} {statistics.median(r['wall_s'] for r in found):>8.0f}"
-                      f"  {len(found)}")
+                      f" {statistics.median(r['elapsed_s'] for r in found):>8.0f}  {len(found)}")
         pairs = {(r["seed"]): r["error"] for r in arms["bagged"]}
         better = sum(r["error"] < pairs[r["seed"]] for r in arms["plain"] if r["seed"] in pairs)
         worse = sum(r["error"] > pairs[r["seed"]] for r in arms["plain"] if r["seed"] in pairs)
@@ -108,7 +110,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="2: the two arms side by side")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each arm")
     parser.add_argument("--out", default="runs/bench_bagging_threshold", help="run directories go to OUT/<UTC time>/")
+    parser.add_argument("--summarise", nargs="+", default=None, metavar="THRESHOLD.JSONL",
+                        help="only print the summary of these files (a bench run in several invocations)")
     args = parser.parse_args()
+    if args.summarise:
+        summarise([json.loads(line) for path in args.summarise for line in Path(path).read_text().splitlines()
+                   if line.strip()])
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     out = Path(args.out) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -11,7 +11,8 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from topnet.data import Dataset
-from topnet.ensemble import CatBoostMember, ExtraTreesMember, KNNMember, RandomForestMember, XGBoostMember
+from topnet.ensemble import (CatBoostMember, ExtraTreesMember, KNNMember, LightGBMMember, RandomForestMember,
+                             XGBoostMember)
 from topnet.ensemble._tasks import TimeBox
 from topnet.ensemble.features import design_matrix
 from ensemble_test_tables import categorical_table, roundtrip
@@ -134,3 +135,15 @@ def test_a_missing_library_names_the_pip_package(member_class, package, monkeypa
     x, y = _points(20)
     with pytest.raises(ImportError, match=f"pip install {package}"):
         member_class().fit(Dataset(x, y))
+
+
+@pytest.mark.parametrize("member_class, library", [(XGBoostMember, "xgboost"), (CatBoostMember, "catboost"),
+                                                   (LightGBMMember, "lightgbm")])
+def test_a_time_box_that_ends_at_the_first_round_keeps_it_with_early_stopping(member_class, library):
+    # Seen on a 150,000-row table: the time box ended XGBoost before its early stopping had
+    # recorded a best round, and the member raised instead of keeping the round it had.
+    pytest.importorskip(library)
+    train, valid = _table(seed=0), _table(seed=1)
+    member = member_class(num_boost_round=50, early_stopping_rounds=5, num_threads=1, time_limit=0.0).fit(train, valid)
+    assert member.best_iteration_ == 1
+    assert member.predict(valid.x).shape == (240, 3)

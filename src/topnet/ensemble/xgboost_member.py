@@ -119,9 +119,12 @@ class XGBoostMember(BoostedTreesMember):
             y_valid = (regression_targets(valid, multi_output=False) if self.task == "regression"
                        else np.asarray(valid.y).astype(np.int64))
             evals, stopping = [(self._matrix(valid.x, y_valid), "valid")], self.early_stopping_rounds
-        callbacks = [] if self.time_limit is None else [_stop_after(box)]
+        # Early stopping runs before the time box: XGBoost stops asking its callbacks after the
+        # first that ends training, and early stopping must have recorded the round it ends on.
+        callbacks = [xgb.callback.EarlyStopping(rounds=stopping)] if stopping else []
+        callbacks += [] if self.time_limit is None else [_stop_after(box)]
         booster = xgb.train(self._params(), train_matrix, self.num_boost_round, evals=evals,
-                            early_stopping_rounds=stopping or None, verbose_eval=False, callbacks=callbacks)
+                            verbose_eval=False, callbacks=callbacks)
         best = booster.best_iteration if stopping else booster.num_boosted_rounds() - 1
         self.best_iteration_ = int(best) + 1  # rounds kept
         # Keep the saved form: a reloaded member then predicts exactly the same numbers.
