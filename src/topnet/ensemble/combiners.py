@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from topnet.ensemble._optional import require
-from topnet.ensemble.temperature import log_loss, log_probabilities, mean_squared_error, softmax
+from topnet.ensemble.temperature import EPSILON, check_labels, log_loss, log_probabilities, mean_squared_error, softmax
 from topnet.errors import format_message, unknown_name
 
 __all__ = ["Combiner", "UniformAverage", "WeightedAverage", "CaruanaSelection", "Stacking", "COMBINERS",
@@ -43,8 +43,11 @@ TASKS = ("classification", "regression")
 
 
 def stack_predictions(predictions: Any) -> np.ndarray:
-    """Predictions as float64 ``(members, rows, columns)``; ``(members, rows)`` gets one column."""
-    stacked = np.asarray(predictions, dtype=np.float64)
+    """Predictions as float64 ``(members, rows, columns)``; ``(members, rows)`` gets one column.
+
+    C-contiguous: rows picked with a mask (``stacked[:, mask]``, cross-fitting) are not, and a
+    combiner's ``tensordot`` would copy them on every call."""
+    stacked = np.ascontiguousarray(predictions, dtype=np.float64)
     if stacked.ndim == 2:
         stacked = stacked[:, :, None]
     if stacked.ndim != 3 or 0 in stacked.shape or not np.all(np.isfinite(stacked)):
@@ -144,7 +147,7 @@ class WeightedAverage(Combiner):
         if num_members == 1:
             self.weights_ = np.ones(1)
             return
-        objective = lambda theta: loss(np.tensordot(_simplex(theta), stacked, axes=1), y)  # noqa: E731
+        objective = _weights_objective(stacked, y, loss, self.task_)
         theta = np.zeros(num_members - 1)  # the uniform average
         options = {"maxiter": self.max_iter or 400 * num_members, "xatol": 1e-6, "fatol": 1e-12,
                    "adaptive": num_members > 4}
@@ -155,6 +158,23 @@ class WeightedAverage(Combiner):
             if improved < 1e-12:
                 break
         self.weights_ = _simplex(theta)
+
+
+def _weights_objective(stacked: np.ndarray, y: np.ndarray, loss, task: str):
+    """``theta -> loss(weighted mean of the members, y)``, the weighted mean taken ``_simplex(theta)``.
+
+    Nelder–Mead calls it thousands of times, so the work that does not depend on the weights
+    is done once: for classification only each row's true-class probabilities enter the
+    log-loss (a mean with weights summing to 1 is a distribution again), so the objective is a
+    (members,) × (members, rows) product and a log, the same value as ``log_loss`` of the
+    whole mean; for regression the members' outputs are flattened once, contiguous.
+    """
+    if task == "classification":
+        labels = check_labels(y, stacked.shape[2], stacked.shape[1])
+        true = np.ascontiguousarray(stacked[:, np.arange(len(labels)), labels])
+        return lambda theta: float(-np.mean(np.log(np.clip(_simplex(theta) @ true, EPSILON, 1.0))))
+    flat = np.ascontiguousarray(stacked.reshape(stacked.shape[0], -1))
+    return lambda theta: loss((_simplex(theta) @ flat).reshape(stacked.shape[1:]), y)
 
 
 def _simplex(theta: np.ndarray) -> np.ndarray:
