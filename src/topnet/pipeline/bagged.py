@@ -44,7 +44,9 @@ _LIBRARIES = {"lightgbm": "lightgbm", "catboost": "catboost", "xgboost": "xgboos
 # the most sets of k fold models a member trains while its time box has room (repeated bagging)
 REPEATS = {"network": 20, "lightgbm": 10, "catboost": 10, "xgboost": 10, "extra_trees": 3, "random_forest": 3}
 AUTO_FOLDS = 5
-AUTO_BAGGING_ROWS = 50_000  # bagging="auto" bags tables of at most this many rows (train + valid + blend)
+# bagging="auto" bags tables of at most this many rows (train + valid + blend); measured by
+# bench/bench_bagging_threshold.py (docs/benchmarks.md, B11)
+AUTO_BAGGING_ROWS = 50_000
 
 
 def bagging_folds(setting: int | str, kind: str, rows: int) -> int:
