@@ -33,7 +33,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from topnet.ensemble._optional import require
-from topnet.ensemble.temperature import EPSILON, check_labels, log_loss, log_probabilities, mean_squared_error, softmax
+from topnet.ensemble.temperature import (check_labels, log_loss, log_probabilities, mean_squared_error, softmax,
+                                         true_class_log_loss)
 from topnet.errors import format_message, unknown_name
 
 __all__ = ["Combiner", "UniformAverage", "WeightedAverage", "CaruanaSelection", "Stacking", "COMBINERS",
@@ -163,18 +164,16 @@ class WeightedAverage(Combiner):
 def _weights_objective(stacked: np.ndarray, y: np.ndarray, loss, task: str):
     """``theta -> loss(weighted mean of the members, y)``, the weighted mean taken ``_simplex(theta)``.
 
-    Nelder–Mead calls it thousands of times, so the work that does not depend on the weights
-    is done once: for classification only each row's true-class probabilities enter the
-    log-loss (a mean with weights summing to 1 is a distribution again), so the objective is a
-    (members,) × (members, rows) product and a log, the same value as ``log_loss`` of the
-    whole mean; for regression the members' outputs are flattened once, contiguous.
+    Nelder–Mead calls it thousands of times. For classification only each row's true-class
+    probabilities enter the log-loss (a mean with weights summing to 1 is a distribution
+    again), so they are picked once and the objective is a (members,) × (members, rows)
+    product and a log: the same value as ``log_loss`` of the whole mean.
     """
     if task == "classification":
         labels = check_labels(y, stacked.shape[2], stacked.shape[1])
         true = np.ascontiguousarray(stacked[:, np.arange(len(labels)), labels])
-        return lambda theta: float(-np.mean(np.log(np.clip(_simplex(theta) @ true, EPSILON, 1.0))))
-    flat = np.ascontiguousarray(stacked.reshape(stacked.shape[0], -1))
-    return lambda theta: loss((_simplex(theta) @ flat).reshape(stacked.shape[1:]), y)
+        return lambda theta: true_class_log_loss(_simplex(theta) @ true)
+    return lambda theta: loss(np.tensordot(_simplex(theta), stacked, axes=1), y)
 
 
 def _simplex(theta: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from topnet.ensemble._optional import require
 from topnet.errors import format_message
 
-__all__ = ["TemperatureScaling", "log_loss", "mean_squared_error", "softmax", "log_probabilities", "EPSILON"]
+__all__ = ["TemperatureScaling", "log_loss", "mean_squared_error", "softmax", "log_probabilities", "true_class_log_loss", "EPSILON"]
 
 EPSILON = 1e-15  # probabilities are clipped to [EPSILON, 1] before the log (scikit-learn's choice)
 
@@ -63,7 +63,12 @@ def log_loss(probabilities: Any, y: Any) -> float:
     if p.ndim != 2:
         raise ValueError(format_message("probabilities", f"shape {p.shape}", "(N, C) class probabilities"))
     labels = check_labels(y, p.shape[1], p.shape[0])
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(labels)), labels], EPSILON, 1.0))))
+    return true_class_log_loss(p[np.arange(len(labels)), labels])
+
+
+def true_class_log_loss(true_probabilities: np.ndarray) -> float:
+    """``log_loss`` from each row's probability of its true class: ``-mean(log(clip(p, 1e-15, 1)))``."""
+    return float(-np.mean(np.log(np.clip(true_probabilities, EPSILON, 1.0))))
 
 
 def mean_squared_error(predictions: Any, y: Any) -> float:
