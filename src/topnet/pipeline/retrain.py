@@ -311,8 +311,9 @@ class Retraining:
         return self.run.plan.left_in_phase("retrain", self.later)
 
     def plan_first(self) -> None:
-        """The first plans: a probe of the speed, then as many models as fit (one for the baseline
-        stand-in of a search that finished no trial; more are added if time is left)."""
+        """The first plans: a probe of the speed, then as many models as fit (`retrain_count`),
+        the baseline stand-in of a search that finished no trial (or ``search = false``) too: its
+        copies differ by seed, and more are added if time is left."""
         config, document = self.run.config, self.run.state.document
         first = self.chosen[0]
         per_epoch = probe_epoch_seconds(first.config, self.run.data, self.run.fit_settings(self.metric),
@@ -323,9 +324,8 @@ class Retraining:
         margin = PROBE_MARGIN if per_epoch else MARGIN
         per_epoch = per_epoch or estimate
         self._reserve_ensemble(config.ensemble_size)
-        count = 1 if first.number < 0 else budget.retrain_count(
-            self.left(), per_epoch, ensemble_size=config.ensemble_size, min_epochs=config.min_epochs,
-            unknown=config.top_k, margin=margin)
+        count = budget.retrain_count(self.left(), per_epoch, ensemble_size=config.ensemble_size,
+                                     min_epochs=config.min_epochs, unknown=config.top_k, margin=margin)
         self._reserve_ensemble(count)
         self._add(count, max(1.0, self.left()), per_epoch, margin)
         document["retrain_plans"], document["retrain_planned"] = self.plans, len(self.plans)
