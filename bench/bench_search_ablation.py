@@ -217,10 +217,13 @@ def summarise(results: list[dict]) -> None:
             metric = rows[True][0]["metric"]
             sign = 1 if metric == "accuracy" else -1  # error and RMSE: lower is better
             for search, group in rows.items():
-                baseline_best = sum(bool(r["best_is_baseline"]) for r in group if r["trials"])
+                searched = [r for r in group if r["trials"]]  # runs whose search finished a trial
+                baseline_best = sum(bool(r["best_is_baseline"]) for r in searched)
+                verdict = f"{baseline_best} of {len(searched)}" + (
+                    f" ({len(group) - len(searched)} finished no trial)" if len(searched) < len(group) else "")
                 print(f"| {data} | {budget} | {'on' if search else 'off'} | {metric} {spread([r['test'] for r in group])} | "
                       f"{spread([r['best_single'] for r in group])} | {seconds([r['elapsed_s'] for r in group])} | "
-                      f"{f'{baseline_best} of {len(group)}' if search else '–'} |")
+                      f"{verdict if search else '–'} |")
             gains.append(sign * 100 * (statistics.median(r["test"] for r in rows[True])
                                        - statistics.median(r["test"] for r in rows[False])))
             pairs = {r["seed"]: r["test"] for r in rows[False]}
