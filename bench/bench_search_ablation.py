@@ -1,8 +1,10 @@
 """B8: does the search earn its time? ``topnet run`` as shipped against the same run with the search off.
 
-For each dataset, budget and seed, two runs with the same settings side by side: ``search =
-true`` (the default) and ``search = false`` (no trials: the search's time goes to retraining the
-baseline configuration, as many members as fit). Recorded from each run's ``metrics.json``: the
+For each dataset, budget and seed, runs with the same settings side by side (``--arms``):
+``on``, as shipped (``search = "auto"``: the search, or on images on a CPU under 30 minutes the
+portfolio retrained without trials), and ``off``, ``search = false`` (no trials: the search's
+time goes to retraining the baseline configuration, as many members as fit); ``trials`` forces
+the search (``search = true``), which is what ``on`` meant until the zero-shot rule. Recorded from each run's ``metrics.json``: the
 ensemble's test accuracy (RMSE for regression), the best single model's, the seconds used
 against the budget, and what the search bought (``metrics["search"]``: the baseline trial and the
 best trial on valid, and how many members came from each). The test split is each dataset's
@@ -17,8 +19,9 @@ split, and B11's tables (``default``, ``oj``, ``carseats``, ``penguins``, ``digi
 held-out quarter of the seed (``predict_run``), the same rows for both arms. A table's metric is
 its test error (1 − accuracy, or RMSE): lower is better.
 
-The last line is the median over datasets and budgets of (test accuracy with search − without),
-in points; above 0: the search helps.
+The last lines are, per arm, the median over datasets and budgets of (its test accuracy − the
+``off`` arm's), in points; above 0: that arm helps. ``--summarise`` pools the rows of several
+``--json`` files (one bench's ``on`` runs with another's ``off`` runs, say).
 
 Do the trials rank configurations as retraining does? For each run with search, the
 configurations it retrained are ordered by their trial's valid score and by the mean valid
@@ -29,6 +32,7 @@ tied. ``--ranks RUN_DIR...`` prints that check for run directories of an earlier
     python bench/bench_search_ablation.py --data mnist1d --budgets 5m --seeds 0 1 2
     python bench/bench_search_ablation.py --data breast_cancer,wine --budgets 1m --seeds 0 1 2
     python bench/bench_search_ablation.py --data default,oj --budgets 1m --seeds 0 1 2 --threads 1
+    python bench/bench_search_ablation.py --data fashion-mnist --budgets 15m --seeds 0 1 2 --arms on,trials,off
     python bench/bench_search_ablation.py --data mnist1d --budgets 40s --seeds 0 --out /tmp/b8   # smoke test
     python bench/bench_search_ablation.py --ranks runs/bench_search_ablation/*/*-search
 """
@@ -46,6 +50,8 @@ from bench_tables import TABLES as TABLES_B11
 from topnet.pipeline import RunConfig, run
 
 TABLES = ("breast_cancer", "wine")
+# arm -> (the run's search setting, its run directory's suffix)
+ARMS = {"on": ("auto", "search"), "off": (False, "nosearch"), "trials": (True, "trials")}
 
 
 def parse() -> argparse.Namespace:
@@ -59,12 +65,19 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--out", default="runs/bench_search_ablation", help="run directories go to OUT/<UTC time>/")
     parser.add_argument("--json", default=None, help="write the results to this file")
     parser.add_argument("--verbose", type=int, default=0, help="topnet run's phase lines (0: none)")
-    parser.add_argument("--summarise", default=None, metavar="JSON",
-                        help="only print the tables of a --json file of an earlier bench")
+    parser.add_argument("--arms", default="on,off",
+                        help="comma-separated arms to run: on (as shipped), off (--set search=false), "
+                             "trials (--set search=true)")
+    parser.add_argument("--summarise", nargs="+", default=None, metavar="JSON",
+                        help="only print the tables of --json files of earlier benches (rows pooled, so one "
+                             "file's 'on' runs and another's 'off' runs make pairs)")
     parser.add_argument("--ranks", nargs="+", default=None, metavar="RUN_DIR",
                         help="only print the trial / retrained rank check of these run directories")
     args = parser.parse_args()
     args.data = [d.strip() for d in args.data.split(",") if d.strip()]
+    bad = [arm for arm in args.arms.split(",") if arm not in ARMS]
+    if bad:
+        parser.error(f"--arms {args.arms!r}: {bad[0]!r} is not an arm; use on, off, trials (comma-separated)")
     return args
 
 
@@ -79,7 +92,7 @@ def table_csv(name: str, folder: Path) -> str:
     return str(path)
 
 
-def b11_run(name: str, budget: str, seed: int, search: bool, out: Path, args: argparse.Namespace) -> dict:
+def b11_run(name: str, budget: str, seed: int, arm: str, out: Path, args: argparse.Namespace) -> dict:
     """A B11 table: ``topnet run`` on the seed's train.csv, its ensemble scored on the held-out quarter."""
     from bench_main_job import run_topnet_tabular, write_frames
     from bench_tables import ensure_packages, load_table, split_table
@@ -88,7 +101,8 @@ def b11_run(name: str, budget: str, seed: int, search: bool, out: Path, args: ar
     task = TABLES_B11[name][0]
     table = {**write_frames(name, task, *split_table(load_table(name), task, seed), out / "data" / f"{name}-s{seed}"),
              "seed": seed}
-    where = out / f"s{seed}-{'search' if search else 'nosearch'}"
+    search, suffix = ARMS[arm]
+    where = out / f"s{seed}-{suffix}"
     settings = argparse.Namespace(seed=seed, verbose=args.verbose, threads=args.threads,
                                   settings={"search": search})
     result = run_topnet_tabular(table, budget, where, settings)
@@ -96,36 +110,39 @@ def b11_run(name: str, budget: str, seed: int, search: bool, out: Path, args: ar
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     key = "accuracy" if "accuracy" in metrics["test"] else "rmse"
     single = metrics["best_single"][key]
-    return summary_row(name, budget, seed, search, "error", result["error"],
+    return summary_row(name, budget, seed, arm, "error", result["error"],
                        1.0 - single if key == "accuracy" else single, metrics, run_dir, result["elapsed_s"])
 
 
-def one_run(data: str, budget: str, seed: int, search: bool, out: Path, args: argparse.Namespace) -> dict:
+def one_run(data: str, budget: str, seed: int, arm: str, out: Path, args: argparse.Namespace) -> dict:
     if data in TABLES_B11 and data not in TABLES:
-        return b11_run(data, budget, seed, search, out, args)
+        return b11_run(data, budget, seed, arm, out, args)
+    search, suffix = ARMS[arm]
     target = "target" if data.endswith(".csv") else None
     name = Path(data).stem
     config = RunConfig(data=data, target=target, budget=budget, seed=seed, search=search, device="cpu",
-                       out=str(out / f"{name}-{budget}-s{seed}-{'search' if search else 'nosearch'}"),
+                       out=str(out / f"{name}-{budget}-s{seed}-{suffix}"),
                        verbose=args.verbose, **({"threads": args.threads} if args.threads else {}))
     started = time.perf_counter()
     metrics = run(config)
     key = "accuracy" if "accuracy" in metrics["test"] else "rmse"
-    return summary_row(name, budget, seed, search, key, metrics["test"][key], metrics["best_single"][key], metrics,
+    return summary_row(name, budget, seed, arm, key, metrics["test"][key], metrics["best_single"][key], metrics,
                        Path(config.out), round(time.perf_counter() - started, 1))
 
 
-def summary_row(name: str, budget: str, seed: int, search: bool, key: str, test: float, single: float,
+def summary_row(name: str, budget: str, seed: int, arm: str, key: str, test: float, single: float,
                 metrics: dict, run_dir: Path, elapsed: float) -> dict:
     gain = metrics.get("search", {})
-    return {"data": name, "budget": budget, "seed": seed, "search": search, "metric": key,
+    search = ARMS[arm][0]
+    return {"data": name, "budget": budget, "seed": seed, "arm": arm, "search": search, "metric": key,
+            "zero_shot": gain.get("zero_shot", False),
             "test": test, "best_single": single,
             "single_name": metrics["best_single"].get("name"), "elapsed_s": elapsed,
             "budget_s": metrics["budget_s"], "trials": gain.get("trials"), "best_is_baseline": gain.get("best_is_baseline"),
             "baseline_valid": gain.get("baseline_valid"), "best_valid": gain.get("best_valid"),
             "members_from_search": gain.get("members_from_search"),
             "members_from_baseline": gain.get("members_from_baseline"),
-            "ranks": concordance(trial_ranks(run_dir)) if search else None}
+            "ranks": concordance(trial_ranks(run_dir)) if gain.get("trials") else None}
 
 
 def trial_ranks(run_dir: Path) -> list[dict]:
@@ -188,14 +205,15 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)  # the networks' threads too (the setting covers the classic members)
     out = Path(args.out) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    arms = args.arms.split(",")
     print(machine_line("B8 search ablation"), flush=True)
     results = []
     for data in args.data:
         source = table_csv(data, out / "tables") if data in TABLES else data
         for budget in args.budgets:
             for seed in args.seeds:
-                for search in (True, False):  # side by side: each seed's pair runs back to back
-                    row = one_run(source, budget, seed, search, out, args)
+                for arm in arms:  # side by side: each seed's runs run back to back
+                    row = one_run(source, budget, seed, arm, out, args)
                     results.append(row)
                     print(json.dumps(row), flush=True)
     if args.json:
@@ -203,44 +221,57 @@ def main() -> None:
     summarise(results)
 
 
+def arm_of(row: dict) -> str:
+    """A row's arm; rows of benches before ``--arms`` say ``search: true / false`` (true then was
+    what ``trials`` is now: the search forced on)."""
+    return row.get("arm") or ("trials" if row["search"] else "off")
+
+
 def summarise(results: list[dict]) -> None:
-    """The markdown table (median [min–max] over seeds per data, budget and arm), each pair's
-    per-seed verdict, the trial / retrained rank check, and the median gain of the search."""
-    print("\n| data | budget | search | test metric, median [min–max] | best single | seconds used "
+    """The markdown table (median [min–max] over seeds per data, budget and arm), each arm's
+    per-seed verdict against ``off``, the trial / retrained rank check, and the median gain of
+    each arm over ``off``."""
+    print("\n| data | budget | arm | test metric, median [min–max] | best single | seconds used "
           "| best trial = baseline |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    gains, wins = [], []
+    gains, wins = collections.defaultdict(list), []
     for data in dict.fromkeys(r["data"] for r in results):
         for budget in dict.fromkeys(r["budget"] for r in results if r["data"] == data):
-            rows = {search: sorted((r for r in results if r["data"] == data and r["budget"] == budget
-                                    and r["search"] == search), key=lambda r: r["seed"]) for search in (True, False)}
-            metric = rows[True][0]["metric"]
+            here = [r for r in results if r["data"] == data and r["budget"] == budget]
+            rows = {arm: sorted((r for r in here if arm_of(r) == arm), key=lambda r: r["seed"])
+                    for arm in ARMS if any(arm_of(r) == arm for r in here)}
+            metric = here[0]["metric"]
             sign = 1 if metric == "accuracy" else -1  # error and RMSE: lower is better
-            for search, group in rows.items():
+            for arm, group in rows.items():
                 searched = [r for r in group if r["trials"]]  # runs whose search finished a trial
                 baseline_best = sum(bool(r["best_is_baseline"]) for r in searched)
-                verdict = f"{baseline_best} of {len(searched)}" + (
-                    f" ({len(group) - len(searched)} finished no trial)" if len(searched) < len(group) else "")
-                print(f"| {data} | {budget} | {'on' if search else 'off'} | {metric} {spread([r['test'] for r in group])} | "
+                verdict = ("zero-shot (no trials)" if all(r.get("zero_shot") for r in group) else
+                           "–" if arm == "off" else f"{baseline_best} of {len(searched)}" + (
+                               f" ({len(group) - len(searched)} finished no trial)" if len(searched) < len(group) else ""))
+                print(f"| {data} | {budget} | {arm} | {metric} {spread([r['test'] for r in group])} | "
                       f"{spread([r['best_single'] for r in group])} | {seconds([r['elapsed_s'] for r in group])} | "
-                      f"{verdict if search else '–'} |")
-            gains.append(sign * 100 * (statistics.median(r["test"] for r in rows[True])
-                                       - statistics.median(r["test"] for r in rows[False])))
-            pairs = {r["seed"]: r["test"] for r in rows[False]}
-            better = [sign * (r["test"] - pairs[r["seed"]]) for r in rows[True] if r["seed"] in pairs]
-            wins.append(f"{data} {budget}: search better in {sum(b > 0 for b in better)}, tied in "
-                        f"{sum(b == 0 for b in better)}, worse in {sum(b < 0 for b in better)} of {len(better)} seeds")
+                      f"{verdict} |")
+            pairs = {r["seed"]: r["test"] for r in rows.get("off", [])}
+            for arm, group in rows.items():
+                better = [sign * (r["test"] - pairs[r["seed"]]) for r in group if r["seed"] in pairs]
+                if arm == "off" or not better:
+                    continue  # nothing to pair
+                gains[arm].append(sign * 100 * (statistics.median(r["test"] for r in group)
+                                                - statistics.median(pairs.values())))
+                wins.append(f"{data} {budget}, {arm} against off: better in {sum(b > 0 for b in better)}, tied in "
+                            f"{sum(b == 0 for b in better)}, worse in {sum(b < 0 for b in better)} of {len(better)} seeds")
     print("\n" + "\n".join(wins))
     ranks = collections.Counter()
     for r in results:
         ranks.update(r.get("ranks") or {})
     print(f"trial / retrained order of the retrained configurations, pairs over all runs: {dict(ranks)}")
-    print(f"median gain of the search over no search (test, points; error and RMSE: lower counted as a gain): "
-          f"{statistics.median(gains):+.2f}")
+    for arm, values in gains.items():
+        print(f"median gain of {arm} over off (test, points; error and RMSE: lower counted as a gain): "
+              f"{statistics.median(values):+.2f}")
 
 
-def summarise_file(path: str) -> None:
-    summarise(json.loads(Path(path).read_text(encoding="utf-8")))
+def summarise_file(paths: list[str]) -> None:
+    summarise([row for path in paths for row in json.loads(Path(path).read_text(encoding="utf-8"))])
 
 
 if __name__ == "__main__":

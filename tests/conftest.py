@@ -74,7 +74,10 @@ def postgres_url():
 
 # --- tiny datasets and `topnet run` on them once per session (each ~40 s): tests/pipeline, tests/report ---
 
-QUICK = {"budget": "40s", "lr_find_steps": 40, "top_k": 2, "mc_samples": 4, "max_epochs": 8, "verbose": 0}
+# search = true: these runs test the search's path, which images on a CPU under 30 minutes skip by
+# default (zero-shot, tests/pipeline/test_zero_shot.py)
+QUICK = {"budget": "40s", "lr_find_steps": 40, "top_k": 2, "mc_samples": 4, "max_epochs": 8, "search": True,
+         "verbose": 0}
 
 
 def write_image_npz(path: Path, seed: int = 0, num_train: int = 600, num_test: int = 150) -> Path:

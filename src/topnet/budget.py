@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,8 @@ from topnet.errors import format_message
 
 __all__ = ["Budget", "parse_budget", "parse_duration", "BudgetPlan", "PHASE_SHARES", "SHORT_PHASE_SHARES",
            "PHASE_FLOORS", "phase_shares", "BAGGED_PHASE_SHARES", "bagged_phase_shares", "ensemble_floor", "bagged_ensemble_floor", "mc_dropout_seconds", "mc_dropout_passes", "lr_find_seconds", "lr_find_steps",
-           "search_trial_seconds", "trial_time_limit", "search_fidelity", "MARGIN", "PROBE_MARGIN",
-           "epoch_seconds", "plan_epochs", "retrain_count", "replan_epochs", "fits_another"]
+           "search_trial_seconds", "zero_shot", "ZERO_SHOT_BELOW_S", "trial_time_limit", "search_fidelity", "MARGIN", "PROBE_MARGIN",
+           "epoch_seconds", "plan_epochs", "retrain_count", "shared_epochs", "replan_epochs", "fits_another"]
 
 # --- parsing ---------------------------------------------------------------------------------
 
@@ -333,6 +333,26 @@ _MIN_TRIAL_STEPS = 300  # optimizer steps (of 128 rows) a trial needs to say any
 _MAX_CPU_TRIAL_ROWS = 20_000  # on a CPU, more trials rank configurations better than more rows
 
 
+# Under half an hour on a CPU, an image search finishes a handful of trials at a low fidelity
+# (B8, docs/benchmarks.md: at 15 minutes 4 complete, at 5 minutes 1-2), and its choice was the
+# portfolio's own first entry; ``search = "auto"`` then retrains the portfolio directly.
+ZERO_SHOT_BELOW_S = 30 * 60
+
+
+def zero_shot(budget_s: float, *, images: bool, cpu: bool) -> bool:
+    """Whether ``search = "auto"`` skips the search's trials and gives their time to retraining
+    the portfolio's configurations and the baseline in turn (the way AutoGluon trains its
+    zero-shot portfolio without a search): images on a CPU under `ZERO_SHOT_BELOW_S`.
+
+    Example:
+        >>> zero_shot(900, images=True, cpu=True), zero_shot(3600, images=True, cpu=True)
+        (True, False)
+        >>> zero_shot(900, images=False, cpu=True), zero_shot(900, images=True, cpu=False)
+        (False, False)
+    """
+    return images and cpu and budget_s < ZERO_SHOT_BELOW_S
+
+
 def search_trial_seconds(search_seconds: float) -> float:
     """How long one trial of a search of ``search_seconds`` may train before it is stopped as
     slow (a fifth of the search, at least a minute); the baseline, run first, is never cut.
@@ -427,20 +447,51 @@ def fits_another(seconds: float, per_epoch: float | None, min_epochs: int, margi
     return bool(per_epoch) and plan_epochs(seconds, per_epoch, 10**6, margin) >= min_epochs
 
 
-def retrain_count(seconds: float, per_epoch: float | None, *, ensemble_size: int, min_epochs: int,
-                  unknown: int, margin: float = MARGIN) -> int:
+def retrain_count(seconds: float, per_epoch: float | Sequence[float | None] | None, *, ensemble_size: int,
+                  min_epochs: int, unknown: int, margin: float = MARGIN) -> int:
     """Models to retrain first: ``ensemble_size``, or as many as can each train ``min_epochs``
     epochs in ``seconds`` (at least one; ``unknown`` when the speed is not known). More are added
     while time is left (`fits_another`): one well-trained model beats three half-trained ones.
+    ``per_epoch`` is one speed for every model, or each next model's own (the chosen
+    configurations in turn: a deeper one is slower).
 
     Example:
         >>> retrain_count(600, 25.0, ensemble_size=5, min_epochs=8, unknown=3)
         2
         >>> retrain_count(600, None, ensemble_size=5, min_epochs=8, unknown=3)
         3
+        >>> retrain_count(740, [30.0, 20.0, 30.0, 20.0, 30.0], ensemble_size=5, min_epochs=8, unknown=3)
+        3
     """
-    fits = plan_epochs(seconds, per_epoch, 10**6, margin) // min_epochs if per_epoch else unknown
-    return max(1, min(ensemble_size, fits))
+    if per_epoch is None or isinstance(per_epoch, (int, float)):
+        fits = plan_epochs(seconds, per_epoch, 10**6, margin) // min_epochs if per_epoch else unknown
+        return max(1, min(ensemble_size, fits))
+    speeds = list(per_epoch)[:ensemble_size]
+    if not speeds or any(not s for s in speeds):
+        return max(1, min(ensemble_size, unknown))
+    used, fits = 0.0, 0
+    for speed in speeds:  # the models in the order they train, while each can train min_epochs
+        used += min_epochs * speed
+        if used > margin * seconds + 1e-9:
+            break
+        fits += 1
+    return max(1, fits)
+
+
+def shared_epochs(seconds: float, speeds: Sequence[float | None], max_epochs: int, margin: float = MARGIN) -> list[int]:
+    """Epochs for models of these ``speeds`` (seconds per epoch) trained one after another in
+    ``seconds``: as many epochs each, the same for all, as fill ``margin × seconds`` (between 1 and
+    ``max_epochs``); where a speed is unknown, an equal share of the time each (`plan_epochs`).
+
+    Example:
+        >>> shared_epochs(700, [30.0, 20.0, 30.0], max_epochs=60, margin=0.95)
+        [8, 8, 8]
+        >>> shared_epochs(700, [30.0, None], max_epochs=60)
+        [10, 10]
+    """
+    if speeds and all(speeds):
+        return [plan_epochs(seconds, sum(speeds), max_epochs, margin)] * len(speeds)
+    return [plan_epochs(seconds / max(len(speeds), 1), speed, max_epochs, margin) for speed in speeds]
 
 
 def replan_epochs(seconds: float, per_epoch: float, *, waiting: int, first: int, min_epochs: int,

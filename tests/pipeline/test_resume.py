@@ -21,10 +21,10 @@ import pytest
 from topnet.pipeline import RunConfig, run
 from topnet.report.schema import read_run
 
-# one-epoch trials: the search finishes trials even on a loaded machine (with the default fidelity
+# search = true (a short image run skips the trials by default); one-epoch trials: the search finishes trials even on a loaded machine (with the default fidelity
 # a CI run on a busy machine once finished none, and the "search" moment never came)
 SETTINGS = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=4", "--set", "max_epochs=8",
-            "--set", "tensorboard=false", "--set", "search_epochs=1"]
+            "--set", "tensorboard=false", "--set", "search_epochs=1", "--set", "search=true"]
 
 
 def _complete_trials(out: Path) -> dict[int, tuple[float, str]]:
@@ -68,7 +68,7 @@ def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path
     times_before = {name: (out / "models" / name / "weights.safetensors").stat().st_mtime_ns for name in retrained_before}
 
     config = RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2, mc_samples=4,
-                       max_epochs=8, tensorboard=False, search_epochs=1, verbose=0)
+                       max_epochs=8, tensorboard=False, search_epochs=1, search=True, verbose=0)
     metrics = run(config, resume=True)
 
     assert set(metrics["phases"]) >= {"lr_find", "search", "retrain", "lightgbm", "ensemble"}

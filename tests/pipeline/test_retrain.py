@@ -74,3 +74,18 @@ def test_a_decaying_schedule_trains_every_planned_epoch(tmp_path, schedule, epoc
     _, record = _retrain(tmp_path, _data(), {**CONFIG, "lr": 1e-12, "schedule": schedule}, epochs=8,
                          trial_value=None, patience=1)
     assert record["epochs_run"] == epochs_run and record["weights"] == "retrained"
+
+
+def test_plans_of_configurations_of_different_speeds_train_the_same_epochs_in_the_time():
+    from topnet.pipeline.retrain import make_plans
+    from topnet.tune.checkpoints import TrialRecord
+
+    deep, small = (TrialRecord(n, "COMPLETE", 0.9, {**CONFIG, "depth": d}) for n, d in ((-2, 3), (-1, 1)))
+    # 30 s and 20 s an epoch: 8 epochs each of deep, small, deep take 640 s of the 700 s (95%: 665 s)
+    plans = make_plans([deep, small, deep], {}, _data(), seed=0, seconds=700, max_epochs=60, trial_rows=400,
+                       per_epoch={-2: 30.0, -1: 20.0}, margin=0.95)
+    assert [p.epochs for p in plans] == [8, 8, 8]
+    assert [p.trial for p in plans] == [-2, -1, -2] and len({p.seed for p in plans}) == 3
+    # one speed for all (the single-configuration case): an equal share each, as before
+    same = make_plans([small, small], {}, _data(), seed=0, seconds=400, max_epochs=60, trial_rows=400, per_epoch=20.0)
+    assert [p.epochs for p in same] == [9, 9]  # floor(0.9 * 200 / 20)

@@ -269,15 +269,20 @@ def untried_configs(space: Any, result: Any, count: int, *, seed: int, epochs: i
 
 
 def member_name(index: int, record: Any) -> str:
-    """A bagged network member's name: ``NN-family-`` and ``tN`` (trial N), ``baseline``, or
-    ``drawN`` (an untried configuration, `untried_configs`).
+    """A retrained network member's name (bagged or not): ``NN-family-`` and ``tN`` (trial N),
+    ``baseline``, ``portfolioN`` (a zero-shot run's portfolio entry,
+    `topnet.pipeline.search.zero_shot_records`) or ``drawN`` (an untried configuration, `untried_configs`).
 
     Example:
         >>> from types import SimpleNamespace as S
         >>> [member_name(i, S(number=n, family="mlp")) for i, n in enumerate([4, -1, -3])]
         ['00-mlp-t4', '01-mlp-baseline', '02-mlp-draw1']
+        >>> member_name(0, S(number=-2, family="mlp", state="PORTFOLIO"))
+        '00-mlp-portfolio0'
     """
-    suffix = f"t{record.number}" if record.number >= 0 else "baseline" if record.number == -1 else f"draw{-record.number - 2}"
+    number = record.number
+    kind = "portfolio" if getattr(record, "state", None) == "PORTFOLIO" else "draw"
+    suffix = f"t{number}" if number >= 0 else "baseline" if number == -1 else f"{kind}{-number - 2}"
     return f"{index:02d}-{record.family}-{suffix}"
 
 

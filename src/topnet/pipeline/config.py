@@ -76,8 +76,12 @@ class RunConfig:
             (None: chosen from the budget; the retrained models always use every train row).
         lr_find_steps: steps of the learning-rate range test (None: as many as fit in its
             share of the budget, at most 300; fewer than 30 skip it).
-        search: run the search (true); false skips it and gives its time to retraining the
-            baseline configuration (the ablation that shows what the search buys).
+        search: ``"auto"`` (the default) runs the search, except for images on a CPU under 30
+            minutes (`topnet.budget.zero_shot`), where its trials are skipped and the portfolio's
+            configurations are retrained directly, in turn with the baseline (B8 in
+            docs/benchmarks.md measured why); true always runs the search; false skips it and
+            gives its time to retraining the baseline configuration (the ablation that shows
+            what the search buys).
         sampler / pruner: as in ``topnet tune``.
         space: a search space TOML file, in the format of ``topnet tune --space`` (see
             docs/tuning.md); None: the default space for the data. It is read and checked
@@ -127,7 +131,7 @@ class RunConfig:
     search_epochs: int | None = None
     search_samples: int | None = None
     lr_find_steps: int | None = None
-    search: bool = True
+    search: bool | str = "auto"
     sampler: str = "tpe"
     pruner: str = "median"
     space: str | None = None
@@ -159,8 +163,8 @@ class RunConfig:
                                        or self.bagging < 0 or self.bagging == 1):
             raise ValueError(format_message("bagging", self.bagging, "'auto', 0 (off) or a number of folds k >= 2",
                                             "e.g. --set bagging=5"))
-        if not isinstance(self.search, bool):
-            raise ValueError(format_message("search", self.search, "true or false"))
+        if not isinstance(self.search, bool) and self.search != "auto":
+            raise ValueError(format_message("search", self.search, "'auto', true or false", "e.g. --set search=false"))
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(format_message("threads", self.threads, "a non-negative int (0: all cores)",
                                             "e.g. --set threads=1"))

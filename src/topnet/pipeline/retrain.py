@@ -37,6 +37,7 @@ from topnet.callbacks.step_timer import StepTimer
 from topnet.configs import FitSettings, TrialData, train_config
 from topnet.data import Splits
 from topnet.io import load_model, remove_tree, save_model
+from topnet.pipeline.bagged import member_name
 from topnet.pipeline.data import RunSplits
 from topnet.pipeline.run_state import Run
 from topnet.seeding import derive_seed
@@ -222,19 +223,20 @@ def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dic
 
 def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
                seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0,
-               per_epoch: float | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
-    """A `RetrainPlan` per chosen trial, with epochs from its measured speed (or ``per_epoch``
-    seconds, measured by the probe or on an earlier retrained model) and an equal share of
-    ``seconds`` (`topnet.budget.plan_epochs` with ``margin``); plans are numbered (and seeded) from ``first_index``."""
-    plans, rows = [], len(data.splits.train)
-    measured = per_epoch
-    for offset, record in enumerate(records):
+               per_epoch: float | dict[int, float] | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
+    """A `RetrainPlan` per chosen trial, trained one after another in ``seconds``: the same
+    epochs each, as many as fit at each configuration's speed (`topnet.budget.shared_epochs` with
+    ``margin``). A speed is ``per_epoch`` (one for all, or per trial number: measured by the probe
+    or on an earlier retrained model), else the trial's own, scaled to every train row; plans are
+    numbered (and seeded) from ``first_index``."""
+    rows = len(data.splits.train)
+    speeds = [(per_epoch.get(record.number) if isinstance(per_epoch, dict) else per_epoch)
+              or trial_epoch_seconds(record, durations, trial_rows, rows) for record in records]
+    plans = []
+    for offset, (record, epochs) in enumerate(zip(records, budget.shared_epochs(seconds, speeds, max_epochs, margin))):
         index = first_index + offset
-        per_epoch = measured or trial_epoch_seconds(record, durations, trial_rows, rows)
-        epochs = budget.plan_epochs(seconds / max(len(records), 1), per_epoch, max_epochs, margin)
-        name = f"{index:02d}-{record.family}-" + (f"t{record.number}" if record.number >= 0 else "baseline")
-        plans.append(RetrainPlan(name, record.number, dict(record.config), derive_seed(seed, "retrain", index) % 2**31,
-                                 epochs, record.value))
+        plans.append(RetrainPlan(member_name(index, record), record.number, dict(record.config),
+                                 derive_seed(seed, "retrain", index) % 2**31, epochs, record.value))
     return plans
 
 
@@ -276,14 +278,17 @@ def train_tfidf_linear(data: RunSplits, run: Path, *, seed: int, seconds: float,
 class Retraining:
     """The retrain phase of a run: which models, how many epochs each, trained one after another.
 
-    The first plans (`plan_first`) are sized by a probe of the first configuration's speed on
-    the full train split: ``ensemble_size`` models, or as many as can each train ``min_epochs``
-    epochs (`topnet.budget.retrain_count`); the chosen configurations are taken in turn, each
-    model with its own seed. After each model the ones not yet started are sized again at the
-    speed just measured (`topnet.budget.replan_epochs`), and while the phase has time for one
-    more of ``min_epochs`` epochs (`topnet.budget.fits_another`), one is added, up to twice
-    ``ensemble_size``; a model added later trains no more epochs than the first. The plans are
-    kept in ``state.json``, so a resumed run trains the ones not yet done.
+    The first plans (`plan_first`) are sized by a probe of each chosen configuration's speed on
+    the full train split (a deeper one is slower): ``ensemble_size`` models, or as many as can
+    each train ``min_epochs`` epochs (`topnet.budget.retrain_count`); the chosen configurations
+    are taken in turn, each model with its own seed, and the same epochs each. After each model
+    the ones not yet started are sized again at their configurations' speeds, as measured on
+    the models trained so far (the slowest of each) or by the probe
+    (`topnet.budget.replan_epochs`), and while the phase has time for one more of ``min_epochs``
+    epochs (`topnet.budget.fits_another`), one is added, up to twice ``ensemble_size``; a model
+    added later trains no more epochs than the first. A model may run for its share of the time
+    left in proportion to its speed. The plans and speeds are kept in ``state.json``, so a
+    resumed run trains the ones not yet done.
 
     Args:
         run: the run (its settings, plan, state, directory and data).
@@ -305,31 +310,53 @@ class Retraining:
         self.kept = len(search_checkpoint_folders(run.out / "search"))
         self.models: dict[str, torch.nn.Module] = {}
         self.records: dict[str, dict[str, Any]] = {}
+        # seconds per epoch on every train row, per trial number (JSON keys are strings)
+        self.probed: dict[int, float] = {int(k): v for k, v in run.state.document.get("retrain_speeds", {}).items()}
 
     def left(self) -> float:
         """Seconds for the models not yet trained (`topnet.budget.BudgetPlan.left_in_phase`)."""
         return self.run.plan.left_in_phase("retrain", self.later)
 
     def plan_first(self) -> None:
-        """The first plans: a probe of the speed, then as many models as fit (`retrain_count`),
-        the baseline stand-in of a search that finished no trial (or ``search = false``) too: its
-        copies differ by seed, and more are added if time is left."""
+        """The first plans: a probe of each chosen configuration's speed, then as many models as
+        fit (`retrain_count`), the baseline stand-in of a search that finished no trial (or
+        ``search = false``) too: its copies differ by seed, and more are added if time is left."""
         config, document = self.run.config, self.run.state.document
         first = self.chosen[0]
-        per_epoch = probe_epoch_seconds(first.config, self.run.data, self.run.fit_settings(self.metric),
+        for record in {r.number: r for r in self.chosen}.values():
+            speed = probe_epoch_seconds(record.config, self.run.data, self.run.fit_settings(self.metric),
                                         seed=config.seed)
+            if speed:
+                self.probed[record.number] = speed
         estimate = trial_epoch_seconds(first, self.durations, self.trial_rows, len(self.run.data.splits.train))
-        document["retrain_probe"] = {"epoch_seconds": per_epoch, "from_trials": estimate,
+        document["retrain_probe"] = {"epoch_seconds": self.probed.get(first.number), "from_trials": estimate,
                                      "seconds": round(time.monotonic() - self.began, 3)}
-        margin = PROBE_MARGIN if per_epoch else MARGIN
-        per_epoch = per_epoch or estimate
+        document["retrain_speeds"] = {str(k): v for k, v in self.probed.items()}
+        margin = PROBE_MARGIN if first.number in self.probed else MARGIN
         self._reserve_ensemble(config.ensemble_size)
-        count = budget.retrain_count(self.left(), per_epoch, ensemble_size=config.ensemble_size,
+        picks = [self.chosen[i % len(self.chosen)] for i in range(config.ensemble_size)]
+        count = budget.retrain_count(self.left(), [self._speed(r) for r in picks], ensemble_size=config.ensemble_size,
                                      min_epochs=config.min_epochs, unknown=config.top_k, margin=margin)
         self._reserve_ensemble(count)
-        self._add(count, max(1.0, self.left()), per_epoch, margin)
+        self._add(count, max(1.0, self.left()), margin)
         document["retrain_plans"], document["retrain_planned"] = self.plans, len(self.plans)
         self.run.save()
+
+    def _speed(self, record: TrialRecord | int) -> float | None:
+        """Seconds per epoch on every train row of a chosen configuration (by trial number): the
+        slowest of its models trained so far, else its probe, else its trial's speed scaled, else
+        the slowest model of any configuration trained so far (None before the first)."""
+        number = record if isinstance(record, int) else record.number
+        measured = [(r.get("trial"), r["seconds"] / r["epochs_run"]) for r in self.records.values() if r.get("epochs_run")]
+        own = [speed for trial, speed in measured if trial == number]
+        if own:
+            return max(own)
+        if number in self.probed:
+            return self.probed[number]
+        found = next((r for r in self.chosen if r.number == number), None)
+        scaled = trial_epoch_seconds(found, self.durations, self.trial_rows, len(self.run.data.splits.train)) \
+            if found is not None else None
+        return scaled or max((speed for _, speed in measured), default=None)
 
     def train_all(self, *, add_more: bool = True) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
         """Train (or, on resume, load) every planned model; with ``add_more``, add models while
@@ -340,12 +367,12 @@ class Retraining:
         while index < len(self.plans):
             trained = self._train(index)
             index += 1
-            per_epoch = self._slowest_epoch()
             if trained and index < len(self.plans):
-                self._replan(index, per_epoch)
+                self._replan(index)
+            following = self.chosen[len(self.plans) % len(self.chosen)]  # the configuration a model added next has
             if (add_more and index == len(self.plans) and len(self.plans) < 2 * config.ensemble_size
-                    and budget.fits_another(self.left(), per_epoch, config.min_epochs)):
-                self._add(1, self.left(), per_epoch)
+                    and budget.fits_another(self.left(), self._speed(following), config.min_epochs)):
+                self._add(1, self.left())
                 self.run.save()
         return self.models, self.records
 
@@ -355,7 +382,9 @@ class Retraining:
         if item.name in run.state.document["retrained"]:
             self.models[item.name], self.records[item.name] = load_retrained(run.out, item.name)
             return False
-        seconds = max(1.0, self.left()) / (len(self.plans) - index)
+        speeds = [self._speed(plan["trial"]) for plan in self.plans[index:]]
+        share = speeds[0] / sum(speeds) if all(speeds) else 1 / len(speeds)  # in proportion to its speed
+        seconds = max(1.0, self.left()) * share
         run.say(f"retraining {item.name} ({item.epochs} epochs at most)", seconds)
         self.models[item.name], self.records[item.name] = retrain(
             item, run.data, run.out, run.fit_settings(self.metric), patience=run.config.patience, seconds=seconds,
@@ -365,27 +394,31 @@ class Retraining:
         run.save()
         return True
 
-    def _replan(self, index: int, per_epoch: float) -> None:
-        """Size the plans from ``index`` on again at ``per_epoch`` seconds per epoch."""
+    def _replan(self, index: int) -> None:
+        """Size the plans from ``index`` on again at their configurations' speeds (`_speed`): the
+        same epochs each, from their mean speed."""
         config = self.run.config
-        epochs = budget.replan_epochs(self.left(), per_epoch, waiting=len(self.plans) - index,
+        waiting = self.plans[index:]
+        speeds = [self._speed(plan["trial"]) for plan in waiting]
+        if not all(speeds):
+            return
+        epochs = budget.replan_epochs(self.left(), sum(speeds) / len(speeds), waiting=len(waiting),
                                       first=self.plans[0]["epochs"], min_epochs=config.min_epochs,
                                       max_epochs=config.max_epochs)
-        for waiting in self.plans[index:]:
-            waiting["epochs"] = epochs
+        for plan in waiting:
+            plan["epochs"] = epochs
         self.run.save()
 
-    def _slowest_epoch(self) -> float:
-        return max(r.get("seconds", 0.0) / max(r.get("epochs_run") or 1, 1) for r in self.records.values())
-
-    def _add(self, count: int, seconds: float, per_epoch: float | None = None, margin: float = MARGIN) -> None:
+    def _add(self, count: int, seconds: float, margin: float = MARGIN) -> None:
         """Plan ``count`` more models in ``seconds`` (a model added later trains no more epochs
         than the first ones: another member is worth more than more epochs)."""
         config = self.run.config
         cap = min(config.max_epochs, self.plans[0]["epochs"]) if self.plans else config.max_epochs
         picks = [self.chosen[(len(self.plans) + i) % len(self.chosen)] for i in range(count)]
+        speeds = {r.number: self._speed(r) for r in picks}
         made = make_plans(picks, self.durations, self.run.data, seed=config.seed, seconds=seconds, max_epochs=cap,
-                          trial_rows=self.trial_rows, first_index=len(self.plans), per_epoch=per_epoch, margin=margin)
+                          trial_rows=self.trial_rows, first_index=len(self.plans),
+                          per_epoch={n: s for n, s in speeds.items() if s}, margin=margin)
         self.plans.extend(dataclasses.asdict(p) for p in made)
         self._reserve_ensemble(len(self.plans))
 

@@ -51,10 +51,12 @@ from topnet.pipeline.search import (
     trial_seconds,
     tune_document,
     with_baseline_lr,
+    zero_shot_records,
 )
 from topnet.report.run_dir import environment
 from topnet.report.schema import redact, redact_url
 from topnet.seeding import derive_seed
+from topnet.train.loop import resolve_device
 
 __all__ = ["run"]
 
@@ -140,10 +142,18 @@ def _search_phase(job: Run, space: Any) -> Any:
     config, search_dir = job.config, job.out / "search"
     if job.done("search"):  # summarise the finished study without running trials
         return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
-    if not config.search:  # the ablation: the search's time goes to retraining the baseline
-        job.plan.skip("search", "search = false")
+    zero_shot = _zero_shot(job, space)
+    if not config.search or zero_shot:  # the trials' time goes to retraining (the baseline; zero-shot: the portfolio too)
+        job.plan.skip("search", "search = false" if not config.search else
+                      "zero-shot: images on a CPU under 30 minutes retrain the portfolio without trials")
+        if zero_shot:
+            job.note(f"no search trials at this budget: retraining the portfolio's {len(space.portfolio_trials())} "
+                     "configuration(s) and the baseline in turn (--set search=true searches anyway)")
         job.save()
-        return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
+        result = run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
+        if zero_shot:  # the default's run directory holds every file, an empty study's tune.json too
+            write_json(job.out / "tune.json", tune_document(result))
+        return result
     allowance = job.plan.start("search")
     epochs, samples = search_fidelity(config, job.data)
     rows = f"{samples or len(job.data.splits.train)} train rows" if not job.folds else \
@@ -162,12 +172,24 @@ def _search_phase(job: Run, space: Any) -> Any:
     return result
 
 
+def _zero_shot(job: Run, space: Any) -> bool:
+    """``search = "auto"`` where `topnet.budget.zero_shot` skips the trials: the default space
+    (a user's space is searched) with a portfolio, and not a bagged table."""
+    config = job.config
+    return (config.search == "auto" and config.space is None and job.pool is None and bool(space.portfolio_trials())
+            and budget.zero_shot(config.budget_s, images=job.data.kind == "images",
+                                 cpu=resolve_device(config.device).type == "cpu"))
+
+
 def _retrain_phase(job: Run, result: Any, space: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Phase 4: retrain the chosen configurations on every train row (`Retraining`)."""
+    """Phase 4: retrain the chosen configurations on every train row (`Retraining`): the
+    search's choice, or without trials the portfolio and the baseline (zero-shot), or the
+    baseline alone."""
     finished = job.done("retrain")
     if not finished:
         job.plan.start("retrain")
-    chosen = choose_configs(result, job.config.top_k) or [baseline_record(space)]
+    chosen = (choose_configs(result, job.config.top_k)
+              or (zero_shot_records(space) if _zero_shot(job, space) else [baseline_record(space)]))
     _, samples = search_fidelity(job.config, job.data)
     retraining = Retraining(job, chosen, trial_seconds(result), samples or len(job.data.splits.train), result.metric)
     if not retraining.plans:
@@ -348,7 +370,8 @@ def _ensemble_phase(job: Run, models: dict[str, Any], records: dict[str, dict[st
     table = evaluation["models"]
     metrics = {**evaluation["metrics"], "budget_s": plan.budget_s, "elapsed_s": round(plan.elapsed(), 3),
                "search": search_gain(*search, table["models"], table["greater_is_better"],
-                                     scored_on="out-of-fold" if job.folds else "valid"), "phases": plan.phases}
+                                     scored_on="out-of-fold" if job.folds else "valid",
+                                     zero_shot=_zero_shot(job, search[1])), "phases": plan.phases}
     write_json(out / "metrics.json", metrics)
     job.save()
     build_report(out)

@@ -31,6 +31,7 @@ from topnet.tune.space import SearchSpace
 from topnet.tune.study_plots import param_importances
 
 __all__ = ["search_space", "search_fidelity", "find_learning_rate", "run_search", "choose_configs", "tune_document", "baseline_record",
+           "zero_shot_records",
            "study_name", "search_gain"]
 
 
@@ -165,6 +166,30 @@ def baseline_record(space: SearchSpace) -> TrialRecord:
     return TrialRecord(-1, "COMPLETE", None, complete_config(dict(space.baseline or {"family": "mlp"})))
 
 
+def zero_shot_records(space: SearchSpace) -> list[TrialRecord]:
+    """What a zero-shot run retrains (`topnet.budget.zero_shot`): the space's portfolio entries
+    that it holds, best measured first (numbers -2, -3, ...), then the baseline stand-in (-1);
+    the retraining takes them in turn, each model with its own seed.
+
+    Example:
+        >>> from topnet.tune.space import Categorical
+        >>> space = SearchSpace({"family": Categorical(["mlp"]), "width": Categorical([16, 32])},
+        ...                     baseline={"family": "mlp", "width": 32}, portfolio=[{"family": "mlp", "width": 16}])
+        >>> [(r.number, r.state, r.config["width"]) for r in zero_shot_records(space)]
+        [(-2, 'PORTFOLIO', 16), (-1, 'COMPLETE', 32)]
+    """
+    baseline = dict(space.baseline or {"family": "mlp"})
+
+    def config(entry: dict[str, Any]) -> dict[str, Any]:
+        try:  # through the space, so that its rules apply as in a trial
+            return complete_config(space.config_from_params({**baseline, **entry}))
+        except ValueError:  # the entry and the baseline leave a parameter unset
+            return complete_config({**baseline, **entry})
+
+    return [TrialRecord(-2 - index, "PORTFOLIO", None, config(entry), params=dict(entry))
+            for index, entry in enumerate(space.portfolio_trials())] + [baseline_record(space)]
+
+
 def trial_seconds(result: TuneResult) -> dict[int, float]:
     """Each complete trial's duration in seconds, from the study."""
     durations = {}
@@ -186,7 +211,7 @@ def tune_document(result: TuneResult) -> dict[str, Any]:
 
 
 def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, Any]],
-                greater_is_better: bool, scored_on: str = "valid") -> dict[str, Any]:
+                greater_is_better: bool, scored_on: str = "valid", zero_shot: bool = False) -> dict[str, Any]:
     """What the search bought, for ``metrics.json`` and the report.
 
     On valid (``scored_on``: ``"out-of-fold"`` where a bagged run's trials were scored out of
@@ -194,7 +219,8 @@ def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, 
     against the best trial. On blend, after retraining: the mean score of the members retrained
     from the baseline's configuration against those from the configurations the search found
     (``members``: the rows of ``models.json``, which carry ``trial`` and ``blend``). A value is
-    None where a side is missing (no search, or no member of that kind).
+    None where a side is missing (no search, or no member of that kind). With ``zero_shot`` (no
+    trials: the portfolio was retrained directly) the "found" members are the portfolio's.
 
     Example:
         >>> from types import SimpleNamespace as S
@@ -222,7 +248,7 @@ def search_gain(result: TuneResult, space: SearchSpace, members: list[dict[str, 
     better = None
     if blend_base is not None and blend_found is not None:
         better = blend_found > blend_base if greater_is_better else blend_found < blend_base
-    return {"trials": len(complete), "scored_on": scored_on, "baseline_trial": base.number if base else None,
+    return {"trials": len(complete), "zero_shot": zero_shot, "scored_on": scored_on, "baseline_trial": base.number if base else None,
             "baseline_valid": base.value if base else None, "best_trial": best.number if best else None,
             "best_valid": best.value if best else None,
             "best_is_baseline": bool(best is not None and base is not None and best.number == base.number),

@@ -212,6 +212,9 @@ def _lr_finder(run: RunData) -> str:
 def _search(run: RunData) -> str:
     tune = run.tune or {}
     trials = [t for t in tune.get("trials") or [] if isinstance(t, dict)]
+    gain = (run.metrics or {}).get("search")
+    if not trials and isinstance(gain, dict) and gain.get("zero_shot"):
+        return _zero_shot_gain(gain, "accuracy" if "accuracy" in (run.metrics or {}).get("test", {}) else "rmse")
     if not trials:
         return _missing(run, "The search history", "tune.json")
     maximize, metric = tune.get("direction", "maximize") != "minimize", tune.get("metric", "value")
@@ -234,6 +237,8 @@ def _search(run: RunData) -> str:
 def _search_gain(gain: Any, metric: str) -> str:
     """What the search bought: the baseline trial against the best (valid), then the members
     retrained from each on blend (``metrics.json["search"]``)."""
+    if isinstance(gain, dict) and gain.get("zero_shot"):
+        return _zero_shot_gain(gain, "accuracy" if "accuracy" in metric else "rmse")
     if not isinstance(gain, dict) or not gain.get("trials"):
         return ""
     text = "<p><b>What the search bought.</b> "
@@ -255,6 +260,18 @@ def _search_gain(gain: Any, metric: str) -> str:
     elif isinstance(found, (int, float)):
         text += (f" On blend, the members retrained from the search's configurations score {_num(found, blend)} "
                  "on average.")
+    return text + "</p>"
+
+
+def _zero_shot_gain(gain: dict[str, Any], blend: str) -> str:
+    """A zero-shot run (no trials): the members retrained from the portfolio against the baseline's, on blend."""
+    text = ("<p><b>No search trials.</b> At this budget (images on a CPU under 30 minutes) the "
+            "portfolio's configurations were retrained directly, in turn with the baseline "
+            "(<code>search = \"auto\"</code>; <code>--set search=true</code> searches).")
+    base, found = gain.get("blend_baseline"), gain.get("blend_found")
+    if isinstance(base, (int, float)) and isinstance(found, (int, float)):
+        text += (f" On blend, members from the portfolio score {_num(found, blend)} on average, "
+                 f"from the baseline {_num(base, blend)}.")
     return text + "</p>"
 
 

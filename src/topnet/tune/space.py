@@ -254,6 +254,18 @@ class SearchSpace:
                 first.append(entry)
         return [entry for entry in first if entry]
 
+    def portfolio_trials(self) -> list[dict[str, Any]]:
+        """The portfolio entries `first_trials` keeps (inside the space, not the baseline again), in order.
+
+        Example:
+            >>> space = SearchSpace({"width": Categorical([16, 32])}, baseline={"width": 32},
+            ...                     portfolio=[{"width": 64}, {"width": 16}, {"width": 32}])
+            >>> space.portfolio_trials()
+            [{'width': 16}]
+        """
+        baseline = {k: v for k, v in (self.baseline or {}).items() if _inside(self.params[k], v)}
+        return [entry for entry in self.first_trials() if entry != baseline]
+
     def config_from_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The configuration that a trial with these ``params`` (``trial.params``) sampled."""
         return self.sample(_FixedTrial(params))
