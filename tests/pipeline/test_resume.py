@@ -23,8 +23,9 @@ from topnet.report.schema import read_run
 
 # search = true (a short image run skips the trials by default); one-epoch trials: the search finishes trials even on a loaded machine (with the default fidelity
 # a CI run on a busy machine once finished none, and the "search" moment never came)
-SETTINGS = ["--set", "lr_find_steps=40", "--set", "top_k=2", "--set", "mc_samples=4", "--set", "max_epochs=8",
-            "--set", "tensorboard=false", "--set", "search_epochs=1", "--set", "search=true"]
+RESUME = dict(lr_find_steps=40, top_k=2, mc_samples=4, max_epochs=8, tensorboard=False, search_epochs=1, search=True)
+SETTINGS = [arg for key, value in RESUME.items()  # the same settings on the command line (resume compares them)
+            for arg in ("--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}")]
 
 
 def _complete_trials(out: Path) -> dict[int, tuple[float, str]]:
@@ -67,8 +68,7 @@ def test_a_run_killed_and_resumed_finishes_without_redoing_work(moment, tmp_path
     retrained_before = list(state_before.get("retrained", []))
     times_before = {name: (out / "models" / name / "weights.safetensors").stat().st_mtime_ns for name in retrained_before}
 
-    config = RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2, mc_samples=4,
-                       max_epochs=8, tensorboard=False, search_epochs=1, search=True, verbose=0)
+    config = RunConfig(data=str(image_npz), out=str(out), budget="90s", verbose=0, **RESUME)
     metrics = run(config, resume=True)
 
     assert set(metrics["phases"]) >= {"lr_find", "search", "retrain", "lightgbm", "ensemble"}
@@ -120,8 +120,7 @@ def test_a_run_killed_at_ten_seeded_moments_still_finishes(tmp_path, image_npz):
         child.stderr.close()
         assert child.returncode == -signal.SIGKILL, error[-2000:]  # killed, never failed on its own
     assert kills == 10 and not (out / "metrics.json").exists()
-    run(RunConfig(data=str(image_npz), out=str(out), budget="150s", lr_find_steps=40, top_k=2, mc_samples=4,
-                  max_epochs=8, tensorboard=False, search_epochs=1, verbose=0), resume=True)
+    run(RunConfig(data=str(image_npz), out=str(out), budget="150s", verbose=0, **RESUME), resume=True)
     data = read_run(out)
     assert data.notes == {}, data.notes
     assert all(p["status"] in ("done", "skipped") for p in data.metrics["phases"].values())
@@ -156,7 +155,6 @@ def test_sigterm_during_retraining_backs_up_exits_nonzero_and_resume_finishes(tm
         child.stderr.close()
     assert code != 0 and waited < 10
     assert any((out / "backup").glob("*/backup.pt")), "no backup of the model that was training"
-    metrics = run(RunConfig(data=str(image_npz), out=str(out), budget="90s", lr_find_steps=40, top_k=2,
-                            mc_samples=4, max_epochs=8, tensorboard=False, search_epochs=1, verbose=0), resume=True)
+    metrics = run(RunConfig(data=str(image_npz), out=str(out), budget="90s", verbose=0, **RESUME), resume=True)
     assert metrics["phases"]["retrain"]["status"] == "done"
     assert read_run(out).notes == {}
