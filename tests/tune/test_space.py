@@ -185,3 +185,24 @@ def test_default_space_by_data_kind():
     assert default_space("tabular").params["family"].choices == ("mlp", "wide_and_deep")
     with pytest.raises(ValueError, match="unknown data kind"):
         default_space("audio")
+
+
+def test_a_table_with_a_text_column_starts_from_a_model_that_reads_the_text():
+    """The stand-in of a search that finishes no trial is the space's baseline: on a table with a
+    text column it must be a ``wide_and_deep`` (an MLP on the flattened table drops the text)."""
+    import numpy as np
+
+    from topnet.data import Dataset, Splits
+    from topnet.pipeline.search import baseline_record
+    from topnet.tune.defaults import default_space
+
+    def table(with_text: bool) -> Splits:
+        x = {"numeric": np.zeros((4, 1), np.float32), "categorical": np.zeros((4, 1), np.int64)}
+        if with_text:
+            x["text"] = np.ones((4, 8), np.int64)
+        return Splits(train=Dataset(x=x, y=np.array([0, 1, 0, 1])))
+
+    texts = default_space(table(True))
+    assert texts.baseline["family"] == "wide_and_deep" and baseline_record(texts).config["family"] == "wide_and_deep"
+    assert texts.first_trials()[0]["family"] == "wide_and_deep"
+    assert "family" not in default_space(table(False)).baseline  # without text the first trial samples it, as before

@@ -94,10 +94,13 @@ def image_space(families: tuple[str, ...] = IMAGE_FAMILIES, widths: tuple[int, .
 
 
 def vector_space(wide_and_deep: bool = False, widths: tuple[int, ...] = (64, 128, 256, 512),
-                 max_depth: int = 4) -> SearchSpace:
+                 max_depth: int = 4, text: bool = False) -> SearchSpace:
     """The default space for flat or sequence vectors (and CSV tables with ``wide_and_deep``).
 
-    ``activation = "selu"`` selects ``selu_mlp`` (LeCun init, AlphaDropout, no batch norm).
+    ``activation = "selu"`` selects ``selu_mlp`` (LeCun init, AlphaDropout, no batch norm). With
+    ``text`` (a table with a text column) the baseline is a ``wide_and_deep``, the family that
+    reads the token ids: an MLP on the flattened table leaves the text out, so a run whose search
+    finishes no trial would retrain models blind to it.
     """
     params = {
         "activation": Categorical(list(_ACTIVATIONS)),
@@ -109,8 +112,8 @@ def vector_space(wide_and_deep: bool = False, widths: tuple[int, ...] = (64, 128
         **training_params(),
     }
     rules = (Rule(when={"activation": "selu"}, then={"family": "selu_mlp", **_SELF_NORMALISING}),)
-    baseline = {"activation": "relu", "depth": 2, "width": 256, "batch_norm": False, "dropout": 0.0,
-                **_TRAINING_BASELINE}
+    baseline = {**({"family": "wide_and_deep"} if text and wide_and_deep else {}), "activation": "relu", "depth": 2,
+                "width": 256, "batch_norm": False, "dropout": 0.0, **_TRAINING_BASELINE}
     return SearchSpace(params, rules, {k: v for k, v in baseline.items() if _allowed(params[k], v)},
                        default_portfolio("tabular" if wide_and_deep else "vectors"))
 
@@ -206,5 +209,6 @@ def default_space(data: Splits | str) -> SearchSpace:
     if kind == "text":
         return text_space()
     if kind in ("vectors", "tabular"):
-        return vector_space(wide_and_deep=kind == "tabular")
+        text = not isinstance(data, str) and isinstance(data.train.x, dict) and "text" in data.train.x
+        return vector_space(wide_and_deep=kind == "tabular", text=text)
     raise unknown_name("data kind", kind, SPACE_KINDS)
