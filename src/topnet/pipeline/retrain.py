@@ -334,13 +334,17 @@ class Retraining:
         document["retrain_speeds"] = {str(k): v for k, v in self.probed.items()}
         margin = PROBE_MARGIN if first.number in self.probed else MARGIN
         self._reserve_ensemble(config.ensemble_size)
-        picks = [self.chosen[i % len(self.chosen)] for i in range(config.ensemble_size)]
+        picks = [self._pick(i) for i in range(config.ensemble_size)]
         count = budget.retrain_count(self.left(), [self._speed(r) for r in picks], ensemble_size=config.ensemble_size,
                                      min_epochs=config.min_epochs, unknown=config.top_k, margin=margin)
         self._reserve_ensemble(count)
         self._add(count, max(1.0, self.left()), margin)
         document["retrain_plans"], document["retrain_planned"] = self.plans, len(self.plans)
         self.run.save()
+
+    def _pick(self, index: int) -> TrialRecord:
+        """The configuration of model ``index``: the chosen ones in turn."""
+        return self.chosen[index % len(self.chosen)]
 
     def _speed(self, record: TrialRecord | int) -> float | None:
         """Seconds per epoch on every train row of a chosen configuration (by trial number): the
@@ -369,7 +373,7 @@ class Retraining:
             index += 1
             if trained and index < len(self.plans):
                 self._replan(index)
-            following = self.chosen[len(self.plans) % len(self.chosen)]  # the configuration a model added next has
+            following = self._pick(len(self.plans))  # the configuration a model added next has
             if (add_more and index == len(self.plans) and len(self.plans) < 2 * config.ensemble_size
                     and budget.fits_another(self.left(), self._speed(following), config.min_epochs)):
                 self._add(1, self.left())
@@ -414,7 +418,7 @@ class Retraining:
         than the first ones: another member is worth more than more epochs)."""
         config = self.run.config
         cap = min(config.max_epochs, self.plans[0]["epochs"]) if self.plans else config.max_epochs
-        picks = [self.chosen[(len(self.plans) + i) % len(self.chosen)] for i in range(count)]
+        picks = [self._pick(len(self.plans) + i) for i in range(count)]
         speeds = {r.number: self._speed(r) for r in picks}
         made = make_plans(picks, self.durations, self.run.data, seed=config.seed, seconds=seconds, max_epochs=cap,
                           trial_rows=self.trial_rows, first_index=len(self.plans),
