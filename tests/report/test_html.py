@@ -158,3 +158,20 @@ def test_reliability_is_measured_from_the_predictions_without_calibration_json(t
     ece = expected_calibration_error(run.predictions["proba"], run.predictions["y_true"])
     assert "The temperature: not available in this run (calibration.json missing)" in section
     assert f"<td class=n>{ece:.4g}</td>" in section and 'alt="reliability diagram"' in section
+
+
+def test_a_search_that_finished_no_trial_says_so_and_how_it_scored(tmp_path):
+    """A short bagged run's search may finish no trial: the report still says how trials were
+    scored and that retraining started from the baseline (it used to say nothing)."""
+    import json
+
+    tune = {"direction": "maximize", "metric": "accuracy",
+            "trials": [{"number": 0, "state": "PRUNED", "value": None, "params": {"width": 32}}]}
+    search = {"trials": 0, "zero_shot": False, "scored_on": "out-of-fold", "baseline_trial": None,
+              "best_trial": None, "blend_baseline": 0.8, "blend_found": None}
+    (tmp_path / "tune.json").write_text(json.dumps(tune))
+    (tmp_path / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.8}, "search": search}))
+    page = build_report(tmp_path).read_text()
+    bought = page[page.index("What the search bought"):]
+    assert "scored out of fold" in bought and "No trial finished in the search" in bought
+    assert "1 trials (1 pruned)" in page

@@ -213,8 +213,9 @@ def _search(run: RunData) -> str:
     tune = run.tune or {}
     trials = [t for t in tune.get("trials") or [] if isinstance(t, dict)]
     gain = (run.metrics or {}).get("search")
+    blend = "accuracy" if "accuracy" in (run.metrics or {}).get("test", {}) else "rmse"  # the models table's score
     if not trials and isinstance(gain, dict) and gain.get("zero_shot"):
-        return _zero_shot_gain(gain, "accuracy" if "accuracy" in (run.metrics or {}).get("test", {}) else "rmse")
+        return _zero_shot_gain(gain, blend)
     if not trials:
         return _missing(run, "The search history", "tune.json")
     maximize, metric = tune.get("direction", "maximize") != "minimize", tune.get("metric", "value")
@@ -231,19 +232,21 @@ def _search(run: RunData) -> str:
     if best:
         text += f'<p>Best: trial {_e(best.get("number"))}, {_e(metric)} {_num(best["value"], metric)}, with:</p>'
         text += _table(["parameter", "value"], [[_e(k), _e(v)] for k, v in (best.get("params") or {}).items()])
-    return text + _search_gain((run.metrics or {}).get("search"), metric) + f'<div class="grid">{"".join(figures)}</div>'
+    return text + _search_gain(gain, metric, blend) + f'<div class="grid">{"".join(figures)}</div>'
 
 
-def _search_gain(gain: Any, metric: str) -> str:
-    """What the search bought: the baseline trial against the best (valid), then the members
-    retrained from each on blend (``metrics.json["search"]``)."""
-    if isinstance(gain, dict) and gain.get("zero_shot"):
-        return _zero_shot_gain(gain, "accuracy" if "accuracy" in metric else "rmse")
-    if not isinstance(gain, dict) or not gain.get("trials"):
+def _search_gain(gain: Any, metric: str, blend: str) -> str:
+    """What the search bought: the baseline trial against the best (valid, ``metric``), then the
+    members retrained from each on blend (``blend``: the models table's score;
+    ``metrics.json["search"]``). Said whenever the search ran, a search that finished no trial too."""
+    if not isinstance(gain, dict):
         return ""
     text = "<p><b>What the search bought.</b> "
     if gain.get("scored_on") == "out-of-fold":
         text += "The trials were scored out of fold, over every pooled row (the run is bagged). "
+    if not gain.get("trials"):
+        return text + ("No trial finished in the search's time: retraining started from the baseline configuration "
+                       "(a larger <code>--budget</code> gives the search room).</p>")
     if gain.get("baseline_trial") is None:
         text += f"The baseline was not among the finished trials; the best trial scored {_num(gain.get('best_valid'), metric)}."
     elif gain.get("best_is_baseline"):
@@ -253,7 +256,6 @@ def _search_gain(gain: Any, metric: str) -> str:
         text += (f"Best trial {_e(gain.get('best_trial'))}: {_e(metric)} {_num(gain.get('best_valid'), metric)}, against "
                  f"the baseline's {_num(gain.get('baseline_valid'), metric)} (trial {_e(gain['baseline_trial'])}).")
     base, found = gain.get("blend_baseline"), gain.get("blend_found")
-    blend = "accuracy" if "accuracy" in metric else "rmse"  # the models table's score
     if isinstance(base, (int, float)) and isinstance(found, (int, float)):
         text += (f" On blend, members retrained from the search's configurations score {_num(found, blend)} on "
                  f"average, from the baseline's {_num(base, blend)}.")
