@@ -114,12 +114,15 @@ def _positive(seconds: float, original: object) -> float:
 
 # Fractions of the budget. Accuracy comes from the search and, more, from the retraining: its
 # models see every train row for many epochs, where a trial sees a few epochs (and, on short CPU
-# budgets, a subset). The LR range test and LightGBM are cheap; the ensemble phase is fixed work.
-PHASE_SHARES = {"lr_find": 0.03, "search": 0.33, "retrain": 0.52, "lightgbm": 0.07, "ensemble": 0.05}
+# budgets, a subset). The LR range test and LightGBM are cheap. The ensemble phase is fixed work,
+# so it has no share, only its floor (`ensemble_floor`, sized by its members): LightGBM, the
+# phase before it, takes the time above that floor, and the ensemble gets whatever is left then.
+# (With a 5% share the phase used about half of what it got, and runs ended 5-6% under budget.)
+PHASE_SHARES = {"lr_find": 0.03, "search": 0.33, "retrain": 0.52, "lightgbm": 0.07, "ensemble": 0.0}
 # Under half an hour a search runs a handful of trials (TPE's first ten are random draws), which
 # rarely beat the baseline: the time does more as epochs of the retrained models.
 SHORT_BUDGET_S = 30 * 60
-SHORT_PHASE_SHARES = {"lr_find": 0.03, "search": 0.20, "retrain": 0.65, "lightgbm": 0.07, "ensemble": 0.05}
+SHORT_PHASE_SHARES = {"lr_find": 0.03, "search": 0.20, "retrain": 0.65, "lightgbm": 0.07, "ensemble": 0.0}
 # A bagged table (`topnet.pipeline.bagged`): the classic members (phase "lightgbm": LightGBM,
 # CatBoost, forests, k-NN, linear) are the strong ones on tables and get as much as the networks.
 BAGGED_PHASE_SHARES = {"lr_find": 0.03, "search": 0.12, "retrain": 0.40, "lightgbm": 0.38, "ensemble": 0.07}
@@ -148,15 +151,28 @@ def bagged_phase_shares(budget_s: float) -> dict[str, float]:
     return dict(BAGGED_PHASE_SHARES)
 
 
-def ensemble_floor(members: int) -> float:
-    """Seconds the ensemble phase needs with ``members`` members (fitted to measured runs; the
-    MC dropout passes take half of what the phase gets and fit themselves into it).
+ENSEMBLE_BASE_S = 8.0  # combiners, temperature scaling, the report's plots
+ENSEMBLE_MEMBER_S = 5.0  # a network at least (its CPU-side work: a GPU's predictions are quick)
+ENSEMBLE_CLASSIC_S = 1.0  # LightGBM's predictions
+
+
+def ensemble_floor(networks: Sequence[float | None], *, classic: int = 0, predicted_rows: float = 0.5) -> float:
+    """Seconds the ensemble phase needs: `ENSEMBLE_BASE_S`, plus for each network one epoch at
+    its measured speed (``networks``: seconds per epoch on every train row, None where unknown)
+    scaled by ``predicted_rows`` (the valid, blend and test rows it predicts, over the train
+    rows), and at least `ENSEMBLE_MEMBER_S`, plus `ENSEMBLE_CLASSIC_S` per ``classic`` member.
+    The MC dropout passes fit themselves into half of what the phase gets. Fitted to measured
+    runs (docs/measured-defaults.md): Fashion-MNIST on the 2-core CPU, 18-22 s with one network
+    and LightGBM, 43-48 s with 3-4; 58 s with 11 members on an H200.
 
     Example:
-        >>> ensemble_floor(3), ensemble_floor(11)
-        (30.0, 70.0)
+        >>> ensemble_floor([34.0], classic=1, predicted_rows=22_000 / 48_000)  # a depth-3 convnet on a CPU
+        24.583
+        >>> ensemble_floor([1.5] * 10 + [None], classic=1, predicted_rows=22_000 / 48_000)  # on a GPU
+        64.0
     """
-    return 15.0 + 5.0 * max(members, 0)
+    return round(ENSEMBLE_BASE_S + ENSEMBLE_CLASSIC_S * max(classic, 0)
+                 + sum(max(ENSEMBLE_MEMBER_S, (speed or 0.0) * predicted_rows) for speed in networks), 3)
 
 
 def bagged_ensemble_floor(members: int, rows: int) -> float:
@@ -219,7 +235,8 @@ class BudgetPlan:
         pending = [name for name in self.shares if name not in self.phases or name == phase]
         weight = sum(self.shares[name] for name in pending)
         later = sum(self.floor(name) for name in pending if name != phase)
-        share = max(0.0, self.remaining() - later) * self.shares.get(phase, 0.0) / weight if weight else 0.0
+        # without a share left to divide by (the last phase has none), a phase gets all of it
+        share = max(0.0, self.remaining() - later) * (self.shares.get(phase, 0.0) / weight if weight else 1.0)
         return max(share, min(self.floor(phase), self.remaining()))
 
     def floor(self, phase: str) -> float:
@@ -447,26 +464,23 @@ def fits_another(seconds: float, per_epoch: float | None, min_epochs: int, margi
     return bool(per_epoch) and plan_epochs(seconds, per_epoch, 10**6, margin) >= min_epochs
 
 
-def retrain_count(seconds: float, per_epoch: float | Sequence[float | None] | None, *, ensemble_size: int,
+def retrain_count(seconds: float, speeds: Sequence[float | None], *, ensemble_size: int,
                   min_epochs: int, unknown: int, margin: float = MARGIN) -> int:
     """Models to retrain first: ``ensemble_size``, or as many as can each train ``min_epochs``
-    epochs in ``seconds`` (at least one; ``unknown`` when the speed is not known). More are added
+    epochs in ``seconds`` (at least one; ``unknown`` when a speed is not known). More are added
     while time is left (`fits_another`): one well-trained model beats three half-trained ones.
-    ``per_epoch`` is one speed for every model, or each next model's own (the chosen
+    ``speeds`` are the next models' seconds per epoch, in the order they train (the chosen
     configurations in turn: a deeper one is slower).
 
     Example:
-        >>> retrain_count(600, 25.0, ensemble_size=5, min_epochs=8, unknown=3)
+        >>> retrain_count(600, [25.0] * 5, ensemble_size=5, min_epochs=8, unknown=3)
         2
-        >>> retrain_count(600, None, ensemble_size=5, min_epochs=8, unknown=3)
+        >>> retrain_count(600, [None] * 5, ensemble_size=5, min_epochs=8, unknown=3)
         3
         >>> retrain_count(740, [30.0, 20.0, 30.0, 20.0, 30.0], ensemble_size=5, min_epochs=8, unknown=3)
         3
     """
-    if per_epoch is None or isinstance(per_epoch, (int, float)):
-        fits = plan_epochs(seconds, per_epoch, 10**6, margin) // min_epochs if per_epoch else unknown
-        return max(1, min(ensemble_size, fits))
-    speeds = list(per_epoch)[:ensemble_size]
+    speeds = list(speeds)[:ensemble_size]
     if not speeds or any(not s for s in speeds):
         return max(1, min(ensemble_size, unknown))
     used, fits = 0.0, 0

@@ -75,11 +75,29 @@ def test_the_ensemble_floor_follows_its_members_once_they_are_known():
     from topnet.budget import PHASE_FLOORS, BudgetPlan, ensemble_floor, phase_shares
 
     plan = BudgetPlan(300.0, phase_shares(300.0), floors=PHASE_FLOORS, clock=lambda: 0.0)
-    plan.set_floor("ensemble", ensemble_floor(3))  # one retrained model, a search checkpoint, LightGBM
-    assert plan.reserve(["lightgbm", "ensemble"]) == pytest.approx(0.07 * 300 + 30.0)
-    plan.set_floor("ensemble", ensemble_floor(30))
+    # one retrained model of 20 s an epoch, a search checkpoint of unknown speed, LightGBM
+    plan.set_floor("ensemble", ensemble_floor([20.0, None], classic=1, predicted_rows=0.5))
+    assert plan.reserve(["lightgbm", "ensemble"]) == pytest.approx(0.07 * 300 + 8.0 + 10.0 + 5.0 + 1.0)
+    plan.set_floor("ensemble", ensemble_floor([None] * 30))
     assert plan.floor("ensemble") == 75.0  # still at most a quarter of the budget
     assert PHASE_FLOORS["ensemble"] == 60.0  # the plan's own copy changed, not the module's
+
+
+def test_lightgbm_takes_the_time_above_the_ensembles_floor_and_the_ensemble_what_is_left():
+    """The ensemble is fixed work sized by its floor, not a share of the budget: the phase before
+    it may use everything above that floor, and the ensemble then gets all that is left (runs
+    ended 5-6% under budget when the ensemble had a 5% share and used half of it)."""
+    from topnet.budget import BudgetPlan, phase_shares
+
+    now = [0.0]
+    plan = BudgetPlan(300.0, phase_shares(300.0), floors={"ensemble": 25.0}, clock=lambda: now[0])
+    for phase in ("lr_find", "search", "retrain"):
+        plan.skip(phase, "not in this test")
+    now[0] = 230.0
+    assert plan.start("lightgbm") == pytest.approx(70.0 - 25.0)
+    now[0] = 262.0  # LightGBM stopped early: the ensemble has 38 s, not only its floor
+    plan.finish("lightgbm")
+    assert plan.start("ensemble") == pytest.approx(38.0)
 
 
 @pytest.mark.parametrize("setting", [{"precision": "half"}, {"ensemble_size": 0}])

@@ -86,6 +86,7 @@ def test_plans_of_configurations_of_different_speeds_train_the_same_epochs_in_th
                        per_epoch={-2: 30.0, -1: 20.0}, margin=0.95)
     assert [p.epochs for p in plans] == [8, 8, 8]
     assert [p.trial for p in plans] == [-2, -1, -2] and len({p.seed for p in plans}) == 3
-    # one speed for all (the single-configuration case): an equal share each, as before
-    same = make_plans([small, small], {}, _data(), seed=0, seconds=400, max_epochs=60, trial_rows=400, per_epoch=20.0)
+    # one configuration (search off, or one chosen): an equal share each, as before
+    same = make_plans([small, small], {}, _data(), seed=0, seconds=400, max_epochs=60, trial_rows=400,
+                      per_epoch={-1: 20.0})
     assert [p.epochs for p in same] == [9, 9]  # floor(0.9 * 200 / 20)

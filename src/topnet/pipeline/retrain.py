@@ -223,15 +223,15 @@ def search_checkpoints(directory: Path) -> tuple[dict[str, torch.nn.Module], dic
 
 def make_plans(records: list[TrialRecord], durations: dict[int, float], data: RunSplits, *, seed: int,
                seconds: float, max_epochs: int, trial_rows: int, first_index: int = 0,
-               per_epoch: float | dict[int, float] | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
+               per_epoch: dict[int, float] | None = None, margin: float = MARGIN) -> list[RetrainPlan]:
     """A `RetrainPlan` per chosen trial, trained one after another in ``seconds``: the same
     epochs each, as many as fit at each configuration's speed (`topnet.budget.shared_epochs` with
-    ``margin``). A speed is ``per_epoch`` (one for all, or per trial number: measured by the probe
-    or on an earlier retrained model), else the trial's own, scaled to every train row; plans are
-    numbered (and seeded) from ``first_index``."""
-    rows = len(data.splits.train)
-    speeds = [(per_epoch.get(record.number) if isinstance(per_epoch, dict) else per_epoch)
-              or trial_epoch_seconds(record, durations, trial_rows, rows) for record in records]
+    ``margin``). A speed is ``per_epoch[trial number]`` (measured by the probe or on an earlier
+    retrained model), else the trial's own, scaled to every train row; plans are numbered (and
+    seeded) from ``first_index``."""
+    rows, per_epoch = len(data.splits.train), per_epoch or {}
+    speeds = [per_epoch.get(record.number) or trial_epoch_seconds(record, durations, trial_rows, rows)
+              for record in records]
     plans = []
     for offset, (record, epochs) in enumerate(zip(records, budget.shared_epochs(seconds, speeds, max_epochs, margin))):
         index = first_index + offset
@@ -427,7 +427,12 @@ class Retraining:
         self._reserve_ensemble(len(self.plans))
 
     def _reserve_ensemble(self, planned: int) -> None:
-        """The ensemble's floor for its members: the planned models, the search's kept checkpoints
-        and LightGBM (`topnet.budget.ensemble_floor`)."""
-        members = planned + self.kept + int("lightgbm" in self.later)
-        self.run.plan.set_floor("ensemble", budget.ensemble_floor(members))
+        """The ensemble's floor for its members (`topnet.budget.ensemble_floor`): the ``planned``
+        models at their configurations' speeds, the search's kept checkpoints at the slowest
+        known one, and LightGBM."""
+        speeds = [self._speed(self._pick(i)) for i in range(planned)]
+        slowest = max((s for s in speeds if s), default=None)
+        splits = self.run.data.splits
+        predicted = (len(splits.valid) + len(splits.blend) + len(self.run.data.test)) / max(len(splits.train), 1)
+        self.run.plan.set_floor("ensemble", budget.ensemble_floor(
+            speeds + [slowest] * self.kept, classic=int("lightgbm" in self.later), predicted_rows=predicted))
