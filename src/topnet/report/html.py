@@ -241,6 +241,8 @@ def _search_gain(gain: Any, metric: str, blend: str) -> str:
     ``metrics.json["search"]``). Said whenever the search ran, a search that finished no trial too."""
     if not isinstance(gain, dict):
         return ""
+    if gain.get("zero_shot"):
+        return _zero_shot_gain(gain, blend)
     text = "<p><b>What the search bought.</b> "
     if gain.get("scored_on") == "out-of-fold":
         text += "The trials were scored out of fold, over every pooled row (the run is bagged). "
