@@ -32,3 +32,21 @@ def test_dict_inputs_and_targets_are_sliced_together():
     x = {"a": torch.arange(10), "b": torch.arange(10) * 10}
     (xb, yb), = list(TensorBatches(x, {"t": torch.arange(10) * 100}, 10, seed=0).epoch(0))
     assert torch.equal(xb["b"], xb["a"] * 10) and torch.equal(yb["t"], xb["a"] * 100)
+
+
+def test_a_last_batch_of_one_row_joins_the_one_before_and_batchnorm_trains():
+    """A 33-row fold at batch 32 left one row for the last batch, and PyTorch's BatchNorm raised
+    "Expected more than 1 value per channel when training" (a failed search trial on a table)."""
+    from topnet.train import fit
+
+    batches = TensorBatches(torch.arange(33), None, 32, seed=0)
+    sizes = [len(xb) for xb, _ in batches.epoch(0)]
+    assert sizes == [33] and len(batches) == 1
+    assert sorted(torch.cat([xb for xb, _ in batches.epoch(1)]).tolist()) == list(range(33))
+    assert [len(xb) for xb, _ in TensorBatches(torch.arange(34), None, 32).epoch(0)] == [32, 2]
+    assert [len(xb) for xb, _ in TensorBatches(torch.arange(33), None, 32, drop_last=True).epoch(0)] == [32]
+    assert [len(xb) for xb, _ in TensorBatches(torch.arange(1), None, 32).epoch(0)] == [1]
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x, y = torch.randn(65, 3), torch.randint(0, 2, (65,))
+    history = fit(model, (x, y), epochs=2, batch_size=32, loss="cross_entropy", verbose=0)
+    assert len(history.history["loss"]) == 2

@@ -246,7 +246,9 @@ class TensorBatches:
         shuffle: draw a new permutation each epoch.
         seed: the permutation for epoch ``e`` comes from ``seed`` and ``e``; a resumed run gets
             the same order.
-        drop_last: drop a final batch smaller than ``batch_size``.
+        drop_last: drop a final batch smaller than ``batch_size``. Without it, a final batch
+            of one row joins the batch before it: PyTorch's BatchNorm cannot train on one row
+            (it raises), and one row makes a noisy step for any model.
         num_shards / shard: in data-parallel training, each global batch is split between
             ``num_shards`` processes and this one takes every ``num_shards``-th sample from
             position ``shard``.
@@ -255,6 +257,8 @@ class TensorBatches:
         >>> batches = TensorBatches(torch.arange(10.0), torch.arange(10), batch_size=4, seed=0)
         >>> [len(xb) for xb, yb in batches.epoch(0)]
         [4, 4, 2]
+        >>> [len(xb) for xb, yb in TensorBatches(torch.arange(9.0), None, batch_size=4).epoch(0)]
+        [4, 5]
     """
 
     def __init__(self, x: Tree, y: Tree | None, batch_size: int, *, shuffle: bool = True, seed: int = 0,
@@ -277,9 +281,10 @@ class TensorBatches:
 
     def __len__(self) -> int:
         """Batches per epoch."""
+        full, rest = divmod(self.num_samples, self.batch_size)
         if self.drop_last:
-            return max(self.num_samples // self.batch_size, 1)
-        return -(-self.num_samples // self.batch_size)
+            return max(full, 1)
+        return full + int(rest > 1 or full == 0)  # a last batch of one row joins the one before
 
     def order(self, epoch: int) -> torch.Tensor:
         """The sample order of ``epoch`` (a permutation when shuffling), on the data's device."""
@@ -291,9 +296,10 @@ class TensorBatches:
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple]:
         """Yield the batches of ``epoch``, from batch ``start_batch`` on (to resume mid-epoch)."""
-        order = self.order(epoch)
-        for index in range(start_batch, len(self)):
-            take = order[index * self.batch_size:(index + 1) * self.batch_size]
+        order, count = self.order(epoch), len(self)
+        for index in range(start_batch, count):
+            end = self.num_samples if index == count - 1 and not self.drop_last else (index + 1) * self.batch_size
+            take = order[index * self.batch_size:end]
             yield self.take(take[self.shard::self.num_shards])
 
     def take(self, indices: torch.Tensor) -> tuple:
