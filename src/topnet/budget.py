@@ -352,22 +352,27 @@ _MAX_CPU_TRIAL_ROWS = 20_000  # on a CPU, more trials rank configurations better
 
 # Under half an hour on a CPU, an image search finishes a handful of trials at a low fidelity
 # (B8, docs/benchmarks.md: at 15 minutes 4 complete, at 5 minutes 1-2), and its choice was the
-# portfolio's own first entry; ``search = "auto"`` then retrains the portfolio directly.
+# portfolio's own first entry; ``search = "auto"`` then retrains the portfolio directly. A bagged
+# table's search (each trial k fold models) did not beat none at 1 and 5 minutes (B8, 15 runs on
+# three tables: 2 better, 6 worse, 7 tied, by 1-5 test rows); its networks' phase then bags the
+# baseline, the portfolio and random draws.
 ZERO_SHOT_BELOW_S = 30 * 60
 
 
-def zero_shot(budget_s: float, *, images: bool, cpu: bool) -> bool:
-    """Whether ``search = "auto"`` skips the search's trials and gives their time to retraining
-    the portfolio's configurations and the baseline in turn (the way AutoGluon trains its
-    zero-shot portfolio without a search): images on a CPU under `ZERO_SHOT_BELOW_S`.
+def zero_shot(budget_s: float, *, images: bool, cpu: bool, bagged: bool = False) -> bool:
+    """Whether ``search = "auto"`` skips the search's trials and gives their time to training
+    the portfolio's configurations and the baseline (the way AutoGluon trains its zero-shot
+    portfolio without a search): images, or a ``bagged`` table, on a CPU under `ZERO_SHOT_BELOW_S`.
 
     Example:
         >>> zero_shot(900, images=True, cpu=True), zero_shot(3600, images=True, cpu=True)
         (True, False)
         >>> zero_shot(900, images=False, cpu=True), zero_shot(900, images=True, cpu=False)
         (False, False)
+        >>> zero_shot(300, images=False, cpu=True, bagged=True)
+        True
     """
-    return images and cpu and budget_s < ZERO_SHOT_BELOW_S
+    return (images or bagged) and cpu and budget_s < ZERO_SHOT_BELOW_S
 
 
 def search_trial_seconds(search_seconds: float) -> float:

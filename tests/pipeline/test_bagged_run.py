@@ -12,7 +12,7 @@ from topnet.pipeline.bagged import bagging_folds, classic_kinds, pool_of
 from topnet.pipeline.data import prepare
 
 QUICK = {"budget": "30s", "lr_find_steps": 40, "top_k": 2, "mc_samples": 0, "max_epochs": 6, "verbose": 0,
-         "tensorboard": False, "bagging": 3}
+         "tensorboard": False, "bagging": 3, "search": True}  # the bagged search's path ("auto" skips it at 30 s)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,9 @@ def test_a_bagged_run_killed_among_its_classic_members_resumes_without_redoing_t
     names = {row["name"] for row in json.loads((out / "models.json").read_text())["models"]}
     assert set(classic_kinds()) <= names and any(name.startswith("00-") for name in names)
     assert read_run(out).notes == {} and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    # the default ("auto") on a bagged table under 30 minutes: no search trials (zero-shot)
+    assert state["phases"]["search"]["status"] == "skipped" and "bagged table" in state["phases"]["search"]["reason"]
+    assert metrics["search"]["zero_shot"] is True and "No search trials." in (out / "report.html").read_text()
 
 
 @pytest.mark.slow

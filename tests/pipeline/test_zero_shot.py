@@ -54,10 +54,20 @@ def job(kind="images", budget="15m", search="auto", space=None, pool=None, devic
     (dict(search=True), False),  # the user asked for the search
     (dict(search=False), False),  # the ablation: the baseline alone
     (dict(space="my_space.toml"), False),  # a user's space is searched
-    (dict(pool=object()), False),  # a bagged table has its own untried configurations
+    (dict(kind="tabular", pool=object()), True),  # a bagged table: B8, the search never beat none at 1 and 5 minutes
+    (dict(kind="tabular", pool=object(), budget="30m"), False),
+    (dict(kind="tabular", pool=object(), search=True), False),
+    (dict(kind="tabular", pool=object(), space="my_space.toml"), False),
 ])
 def test_when_the_trials_are_skipped(case, expected):
     assert _zero_shot(job(**case), image_space(widths=(16, 32))) is expected
+
+
+def test_a_bagged_table_skips_its_trials_without_a_portfolio():
+    """A bagged run's networks' phase draws untried configurations itself: no portfolio needed."""
+    space = SearchSpace({"width": Categorical([16, 32])}, baseline={"width": 16})
+    assert _zero_shot(job(kind="tabular", pool=object()), space) is True
+    assert _zero_shot(job(kind="tabular"), space) is False
 
 
 def test_a_space_without_a_portfolio_is_searched():

@@ -26,9 +26,9 @@ _EPILOG = """The phases: load and split (train / valid / blend / test) -> standa
 learning-rate range test -> search (Optuna TPE, pruned trials) -> retrain the top-k diverse
 configurations on all train rows -> LightGBM -> ensemble (combiner picked by blend log-loss,
 temperature fitted on blend) -> MC dropout -> one evaluation on test -> report.html.
-Images on a CPU under 30 minutes skip the search's trials and retrain the measured portfolio
-and the baseline in turn (search = "auto"; --set search=true searches, search=false retrains
-the baseline only).
+Images, and small (bagged) tables, on a CPU under 30 minutes skip the search's trials and
+train the measured portfolio beside the baseline (search = "auto"; --set search=true searches,
+search=false retrains the baseline only).
 
 examples:
   topnet run                                          Fashion-MNIST with a 15-minute budget

@@ -76,9 +76,9 @@ class RunConfig:
             (None: chosen from the budget; the retrained models always use every train row).
         lr_find_steps: steps of the learning-rate range test (None: as many as fit in its
             share of the budget, at most 300; fewer than 30 skip it).
-        search: ``"auto"`` (the default) runs the search, except for images on a CPU under 30
-            minutes (`topnet.budget.zero_shot`), where its trials are skipped and the portfolio's
-            configurations are retrained directly, in turn with the baseline (B8 in
+        search: ``"auto"`` (the default) runs the search, except for images or a bagged table
+            on a CPU under 30 minutes (`topnet.budget.zero_shot`), where its trials are skipped
+            and the portfolio's configurations are trained directly beside the baseline (B8 in
             docs/benchmarks.md measured why); true always runs the search; false skips it and
             gives its time to retraining the baseline configuration (the ablation that shows
             what the search buys).

@@ -144,11 +144,16 @@ def _search_phase(job: Run, space: Any) -> Any:
         return run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
     zero_shot = _zero_shot(job, space)
     if not config.search or zero_shot:  # the trials' time goes to retraining (the baseline; zero-shot: the portfolio too)
+        bagged = job.pool is not None
         job.plan.skip("search", "search = false" if not config.search else
+                      "zero-shot: a bagged table on a CPU under 30 minutes bags the baseline, the portfolio and "
+                      "random draws without trials" if bagged else
                       "zero-shot: images on a CPU under 30 minutes retrain the portfolio without trials")
         if zero_shot:
-            job.note(f"no search trials at this budget: retraining the portfolio's {len(space.portfolio_trials())} "
-                     "configuration(s) and the baseline in turn (--set search=true searches anyway)")
+            job.note("no search trials at this budget: " + (
+                "bagging the baseline, then the portfolio's configurations and random draws while time is left"
+                if bagged else f"retraining the portfolio's {len(space.portfolio_trials())} configuration(s) and "
+                "the baseline in turn") + " (--set search=true searches anyway)")
         job.save()
         result = run_search(space, job.data, config, search_dir, seconds=60.0, max_trials=0, folds=job.folds)
         if zero_shot:  # the default's run directory holds every file, an empty study's tune.json too
@@ -174,10 +179,11 @@ def _search_phase(job: Run, space: Any) -> Any:
 
 def _zero_shot(job: Run, space: Any) -> bool:
     """``search = "auto"`` where `topnet.budget.zero_shot` skips the trials: the default space
-    (a user's space is searched) with a portfolio, and not a bagged table."""
-    config = job.config
-    return (config.search == "auto" and config.space is None and job.pool is None and bool(space.portfolio_trials())
-            and budget.zero_shot(config.budget_s, images=job.data.kind == "images",
+    (a user's space is searched), with a portfolio unless the table is bagged (its networks'
+    phase draws untried configurations of the space itself)."""
+    config, bagged = job.config, job.pool is not None
+    return (config.search == "auto" and config.space is None and (bagged or bool(space.portfolio_trials()))
+            and budget.zero_shot(config.budget_s, images=job.data.kind == "images", bagged=bagged,
                                  cpu=resolve_device(config.device).type == "cpu"))
 
 

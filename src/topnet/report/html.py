@@ -269,8 +269,8 @@ def _search_gain(gain: Any, metric: str, blend: str) -> str:
 
 def _zero_shot_gain(gain: dict[str, Any], blend: str) -> str:
     """A zero-shot run (no trials): the members retrained from the portfolio against the baseline's, on blend."""
-    text = ("<p><b>No search trials.</b> At this budget (images on a CPU under 30 minutes) the "
-            "portfolio's configurations were retrained directly, in turn with the baseline "
+    text = ("<p><b>No search trials.</b> At this budget (images, or a bagged table, on a CPU under 30 "
+            "minutes) the portfolio's configurations were trained directly beside the baseline "
             "(<code>search = \"auto\"</code>; <code>--set search=true</code> searches).")
     base, found = gain.get("blend_baseline"), gain.get("blend_found")
     if isinstance(base, (int, float)) and isinstance(found, (int, float)):
