@@ -116,8 +116,8 @@ def _positive(seconds: float, original: object) -> float:
 # models see every train row for many epochs, where a trial sees a few epochs (and, on short CPU
 # budgets, a subset). The LR range test and LightGBM are cheap. The ensemble phase is fixed work,
 # so it has no share, only its floor (`ensemble_floor`, sized by its members): LightGBM, the
-# phase before it, takes the time above that floor, and the ensemble gets whatever is left then.
-# (With a 5% share the phase used about half of what it got, and runs ended 5-6% under budget.)
+# phase before it, takes the time above that floor, and the ensemble gets whatever is left then
+# (with a share, it used about half of it and runs ended under budget: docs/measured-defaults.md).
 PHASE_SHARES = {"lr_find": 0.03, "search": 0.33, "retrain": 0.52, "lightgbm": 0.07, "ensemble": 0.0}
 # Under half an hour a search runs a handful of trials (TPE's first ten are random draws), which
 # rarely beat the baseline: the time does more as epochs of the retrained models.
@@ -162,8 +162,7 @@ def ensemble_floor(networks: Sequence[float | None], *, classic: int = 0, predic
     scaled by ``predicted_rows`` (the valid, blend and test rows it predicts, over the train
     rows), and at least `ENSEMBLE_MEMBER_S`, plus `ENSEMBLE_CLASSIC_S` per ``classic`` member.
     The MC dropout passes fit themselves into half of what the phase gets. Fitted to measured
-    runs (docs/measured-defaults.md): Fashion-MNIST on the 2-core CPU, 18-22 s with one network
-    and LightGBM, 43-48 s with 3-4; 58 s with 11 members on an H200.
+    runs on a CPU and a GPU (docs/measured-defaults.md).
 
     Example:
         >>> ensemble_floor([34.0], classic=1, predicted_rows=22_000 / 48_000)  # a depth-3 convnet on a CPU
@@ -353,9 +352,8 @@ _MAX_CPU_TRIAL_ROWS = 20_000  # on a CPU, more trials rank configurations better
 # Under half an hour on a CPU, an image search finishes a handful of trials at a low fidelity
 # (B8, docs/benchmarks.md: at 15 minutes 4 complete, at 5 minutes 1-2), and its choice was the
 # portfolio's own first entry; ``search = "auto"`` then retrains the portfolio directly. A bagged
-# table's search (each trial k fold models) did not beat none at 1 and 5 minutes (B8, 15 runs on
-# three tables: 2 better, 6 worse, 7 tied, by 1-5 test rows); its networks' phase then bags the
-# baseline, the portfolio and random draws.
+# table's search (each trial k fold models) did not beat none at 1 and 5 minutes (B8); its
+# networks' phase then bags the baseline, the portfolio and random draws.
 ZERO_SHOT_BELOW_S = 30 * 60
 
 
