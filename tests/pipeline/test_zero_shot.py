@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from topnet.pipeline import RunConfig, run
-from topnet.pipeline.run import _zero_shot
+from topnet.pipeline.run import _skip_reason, _zero_shot
 from topnet.pipeline.search import zero_shot_records
 from topnet.tune.defaults import image_space
 from topnet.tune.space import Categorical, SearchSpace
@@ -61,6 +61,14 @@ def job(kind="images", budget="15m", search="auto", space=None, pool=None, devic
 ])
 def test_when_the_trials_are_skipped(case, expected):
     assert _zero_shot(job(**case), image_space(widths=(16, 32))) is expected
+
+
+@pytest.mark.parametrize("search, bagged, words", [
+    (False, False, "search = false"), (False, True, "search = false"),  # turned off, whatever the data
+    ("auto", True, "a bagged table"), ("auto", False, "images"),
+])
+def test_the_skipped_search_says_why(search, bagged, words):
+    assert words in _skip_reason(search, bagged=bagged)
 
 
 def test_a_bagged_table_skips_its_trials_without_a_portfolio():

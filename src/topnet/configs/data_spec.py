@@ -131,11 +131,16 @@ def vectorize(splits: Splits, spec: DataSpec) -> Splits:
     return Splits(**{name: record(dataset) for name, dataset in splits.items()})
 
 
+def has_text_input(train: Dataset) -> bool:
+    """Whether ``train`` is a table with a ``"text"`` input (strings, or token ids after `vectorize`)."""
+    return isinstance(train.x, dict) and "text" in train.x
+
+
 def has_text(train: Dataset) -> bool:
     """Whether ``train`` holds text (strings) as its input or as a table's ``"text"`` input."""
     from topnet.data.text import is_text
 
-    return is_text(train.x["text"]) if isinstance(train.x, dict) and "text" in train.x else is_text(train.x)
+    return is_text(train.x["text"]) if has_text_input(train) else is_text(train.x)
 
 
 def text_input(train: Dataset) -> dict[str, int]:
@@ -225,7 +230,7 @@ def model_arguments(name: str, train: Dataset, width: int) -> dict[str, Any]:
     arguments = {"num_classes": width,
                  "num_numeric": int(np.shape(train.x["numeric"])[1]) if "numeric" in train.x else 0,
                  "categorical_sizes": [len(train.meta["vocabularies"][c]) for c in columns]}
-    if "text" in train.x:  # a text tower beside the numeric and categorical columns
+    if has_text_input(train):  # a text tower beside the numeric and categorical columns
         text = text_input(train)
         arguments.update(text_vocab_size=text["vocab_size"], text_length=text["sequence_length"])
     return arguments

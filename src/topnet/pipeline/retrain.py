@@ -312,6 +312,9 @@ class Retraining:
         self.records: dict[str, dict[str, Any]] = {}
         # seconds per epoch on every train row, per trial number (JSON keys are strings)
         self.probed: dict[int, float] = {int(k): v for k, v in run.state.document.get("retrain_speeds", {}).items()}
+        # rows the ensemble predicts (valid, blend, test) per train row: scales an epoch's seconds to its floor
+        splits = run.data.splits
+        self.predicted_rows = (len(splits.valid) + len(splits.blend) + len(run.data.test)) / max(len(splits.train), 1)
 
     def left(self) -> float:
         """Seconds for the models not yet trained (`topnet.budget.BudgetPlan.left_in_phase`)."""
@@ -432,7 +435,5 @@ class Retraining:
         known one, and LightGBM."""
         speeds = [self._speed(self._pick(i)) for i in range(planned)]
         slowest = max((s for s in speeds if s), default=None)
-        splits = self.run.data.splits
-        predicted = (len(splits.valid) + len(splits.blend) + len(self.run.data.test)) / max(len(splits.train), 1)
         self.run.plan.set_floor("ensemble", budget.ensemble_floor(
-            speeds + [slowest] * self.kept, classic=int("lightgbm" in self.later), predicted_rows=predicted))
+            speeds + [slowest] * self.kept, classic=int("lightgbm" in self.later), predicted_rows=self.predicted_rows))

@@ -145,10 +145,7 @@ def _search_phase(job: Run, space: Any) -> Any:
     zero_shot = _zero_shot(job, space)
     if not config.search or zero_shot:  # the trials' time goes to retraining (the baseline; zero-shot: the portfolio too)
         bagged = job.pool is not None
-        job.plan.skip("search", "search = false" if not config.search else
-                      "zero-shot: a bagged table on a CPU under 30 minutes bags the baseline, the portfolio and "
-                      "random draws without trials" if bagged else
-                      "zero-shot: images on a CPU under 30 minutes retrain the portfolio without trials")
+        job.plan.skip("search", _skip_reason(config.search, bagged=bagged))
         if zero_shot:
             job.note("no search trials at this budget: " + (
                 "bagging the baseline, then the portfolio's configurations and random draws while time is left"
@@ -175,6 +172,16 @@ def _search_phase(job: Run, space: Any) -> Any:
         job.note(f"the search finished no trial in {allowance:.0f}s: retraining the baseline configuration "
                  "(a larger --budget lets the search work)")
     return result
+
+
+def _skip_reason(search: Any, *, bagged: bool) -> str:
+    """Why the search phase runs no trials: turned off, or the zero-shot rule (`_zero_shot`)."""
+    if not search:
+        return "search = false"
+    if bagged:
+        return "zero-shot: a bagged table on a CPU under 30 minutes bags the baseline, the portfolio and random draws " \
+            "without trials"
+    return "zero-shot: images on a CPU under 30 minutes retrain the portfolio without trials"
 
 
 def _zero_shot(job: Run, space: Any) -> bool:

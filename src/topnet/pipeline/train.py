@@ -9,7 +9,7 @@ from typing import Any
 from topnet.callbacks import CSVLogger
 from topnet.configs import (DataSpec, FitSettings, TrialData, data_kind, load_split_standardize, model_arguments,
                             text_only, train_config)
-from topnet.configs.data_spec import TEXT_FAMILIES
+from topnet.configs.data_spec import TEXT_FAMILIES, has_text_input
 from topnet.data.tabular import flatten_tabular
 from topnet.errors import format_message, unknown_name
 from topnet.io import remove_tree, save_model
@@ -87,7 +87,7 @@ def _configuration(config: TrainConfig, train: Any) -> dict[str, Any]:
     (the training split) picks the model for ``auto``."""
     kind = data_kind(train)
     automatic = {"images": "small_convnet", "text": "text_cnn",
-                 "tabular": "wide_and_deep" if kind == "tabular" and "text" in train.x else "mlp"}  # mlp: no text
+                 "tabular": "wide_and_deep" if kind == "tabular" and has_text_input(train) else "mlp"}  # mlp: no text
     family = config.model if config.model != "auto" else automatic.get(kind, "mlp")
     if family not in list_models():
         raise unknown_name("model", family, list_models())

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from topnet.configs.data_spec import data_kind
+from topnet.configs.data_spec import data_kind, has_text_input
 from topnet.data import Splits
 from topnet.errors import unknown_name
 from topnet.tune.portfolio import default_portfolio
@@ -209,6 +209,6 @@ def default_space(data: Splits | str) -> SearchSpace:
     if kind == "text":
         return text_space()
     if kind in ("vectors", "tabular"):
-        text = not isinstance(data, str) and isinstance(data.train.x, dict) and "text" in data.train.x
+        text = not isinstance(data, str) and has_text_input(data.train)
         return vector_space(wide_and_deep=kind == "tabular", text=text)
     raise unknown_name("data kind", kind, SPACE_KINDS)
