@@ -61,7 +61,7 @@ def run_seed(seed: int, recipes: list[str], out: Path) -> None:
     from topnet.configs.training import train_config
 
     data = prepare(RunConfig(data="fashion-mnist", seed=0))
-    test = data.splits.test
+    test = data.test.open()  # the sealed test split (RunSplits keeps it out of splits), read once
     for name in recipes:
         changes, augment, epochs = RECIPES[name]
         settings = FitSettings(epochs=epochs, metric="val_accuracy", precision="auto", channels_last=True, seed=seed)
